@@ -1,0 +1,42 @@
+# embedserve: the two commands a new user needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+ARGS   ?=
+BIN    := $(VENV)/bin
+
+.PHONY: run test install install-test lint typecheck unit clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed            ## create .venv and install the server
+install-test: $(VENV)/.installed-test  ## create .venv and install the server with test extras
+
+run: install                           ## serve the bundled model on $(HOST):$(PORT)
+	$(BIN)/embedserve serve --host $(HOST) --port $(PORT) $(ARGS)
+
+lint: install-test
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: install-test
+	$(BIN)/mypy
+
+unit: install-test
+	$(BIN)/pytest -q $(ARGS)
+
+test: lint typecheck unit              ## install with test extras, lint, type-check and run every test
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,303 @@
+"""Route handlers: parse the body once, call the engine, encode the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from embedserve.api.errors import error_response
+from embedserve.api.schemas import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ErrorResponse,
+    TokenizeRequest,
+)
+from embedserve.engine import EmbedResult, Engine, ModelInfo
+from embedserve.errors import EmbedServeError, InvalidRequest, NotReady
+from embedserve.postprocess import to_base64
+
+log = logging.getLogger(__name__)
+EMBEDDING_PATHS = ("/v1/embeddings", "/embeddings", "/v3/embeddings", "/v3/v1/embeddings")
+_JSON = "application/json"
+_INPUT_SHAPES = "a string, a list of strings, a list of token ids, or a list of token-id lists"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 429, 500, 503)
+}
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """Serialise with orjson (numpy arrays included)."""
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type=_JSON,
+    )
+
+
+def engine_of(request: Request) -> Engine:
+    """The engine the app was created with."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, or an `InvalidRequest` saying what is wrong with it."""
+    content_type = request.headers.get("content-type", _JSON).split(";")[0].strip().lower()
+    if content_type and not (content_type == _JSON or content_type.endswith("+json")):
+        raise InvalidRequest(
+            f"unsupported Content-Type {content_type!r}; send the body as application/json"
+        )
+    body = await request.body()
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return data
+
+
+def merge_extra_body(data: dict[str, Any]) -> dict[str, Any]:
+    """Apply `extra_body` keys as if sent at the top level; conflicting values are an error."""
+    extra = data.pop("extra_body", None)
+    if extra is None:
+        return data
+    if not isinstance(extra, dict):
+        raise InvalidRequest("`extra_body` must be a JSON object", param="extra_body")
+    for key, value in extra.items():
+        if key in data and data[key] != value:
+            raise InvalidRequest(
+                f"`{key}` is given both at the top level and in `extra_body` with different "
+                "values; send it once",
+                param=key,
+            )
+        data[key] = value
+    return data
+
+
+def validation_error(exc: ValidationError) -> InvalidRequest:
+    """The first pydantic error, phrased for the client, naming the field."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else None
+    if first["type"] == "missing":
+        return InvalidRequest(f"`{field}` is required", param=field)
+    if field == "input":
+        return InvalidRequest(f"`input` must be {_INPUT_SHAPES}; no mixed lists", param="input")
+    return InvalidRequest(f"`{field}`: {first['msg']}", param=field)
+
+
+def embedding_body(result: EmbedResult, encoding: str | None, extra: Any) -> dict[str, Any]:
+    """The OpenAI response object; floats stay numpy rows for orjson to write directly."""
+    rows = result.vectors
+    vectors = [to_base64(row) for row in rows] if encoding == "base64" else list(rows)
+    body: dict[str, Any] = {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": index, "embedding": vector}
+            for index, vector in enumerate(vectors)
+        ],
+        "model": result.model,
+        "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
+    }
+    if extra is not None:
+        body["additional_data"] = extra
+    return body
+
+
+async def until_disconnected(request: Request) -> None:
+    """Return when the client hangs up (the body has already been read)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def run_unless_disconnected(request: Request, work: Any) -> Any:
+    """Await `work`; if the client disconnects first, cancel it so its queued items are dropped."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(until_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+    if task.cancelled():
+        log.info("client of request %s disconnected; work dropped", request.state.request_id)
+        return error_response(
+            499,
+            "the client closed the request",
+            type_="invalid_request_error",
+            code="client_closed",
+        )
+    return task.result()
+
+
+def model_card(info: ModelInfo, name: str) -> dict[str, Any]:
+    """An OpenAI model object, with embedding-specific fields."""
+    return {
+        "id": name,
+        "object": "model",
+        "created": info.created,
+        "owned_by": "embedserve",
+        "root": info.id,
+        "aliases": list(info.aliases),
+        "max_model_len": info.max_model_len,
+        "dimensions": info.dimensions,
+        "pooling": info.pooling,
+        "normalized": info.normalized,
+        "matryoshka": info.matryoshka,
+        "backend": info.backend,
+        "device": info.device,
+        "ready": info.ready,
+    }
+
+
+def not_ready() -> Response:
+    """The 503 envelope of the readiness probes."""
+    return error_response(
+        503,
+        "the server is not ready: models are loading or it is draining",
+        type_="server_error",
+        code="not_ready",
+    )
+
+
+router = APIRouter()
+_embeddings_docs: dict[str, Any] = {
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "content": {_JSON: {"schema": EmbeddingRequest.model_json_schema()}},
+        }
+    },
+    "response_model": EmbeddingResponse,
+    "responses": _ERRORS,
+    "summary": "Create embeddings",
+    "tags": ["embeddings"],
+}
+
+
+async def create_embeddings(request: Request) -> Response:
+    """OpenAI `POST /v1/embeddings` (and its aliases)."""
+    data = merge_extra_body(await read_json_object(request))
+    try:
+        parsed = EmbeddingRequest.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    work = engine_of(request).embed(parsed.to_params())
+    outcome = await run_unless_disconnected(request, work)
+    if isinstance(outcome, Response):
+        return outcome
+    return json_response(embedding_body(outcome, parsed.encoding_format, parsed.additional_data))
+
+
+for _index, _path in enumerate(EMBEDDING_PATHS):
+    router.add_api_route(
+        _path,
+        create_embeddings,
+        methods=["POST"],
+        include_in_schema=_index == 0,
+        operation_id=f"create_embeddings_{_index}",
+        **_embeddings_docs,
+    )
+
+
+@router.get("/v1/models", tags=["models"], responses=_ERRORS)
+@router.get("/v3/models", tags=["models"], include_in_schema=False)
+async def list_models(request: Request) -> Response:
+    """Every served id and alias."""
+    cards = [
+        model_card(info, name)
+        for info in engine_of(request).models()
+        for name in (info.id, *info.aliases)
+    ]
+    return json_response({"object": "list", "data": cards})
+
+
+@router.get("/v1/models/{model_id:path}", tags=["models"], responses=_ERRORS)
+@router.get("/v3/models/{model_id:path}", tags=["models"], include_in_schema=False)
+async def retrieve_model(request: Request, model_id: str) -> Response:
+    """One model; ids may contain `/`, raw or as `%2F`."""
+    runner = engine_of(request).resolve(model_id)
+    return json_response(model_card(runner.info(), model_id))
+
+
+@router.post("/tokenize", tags=["tokenize"], responses=_ERRORS)
+async def tokenize(request: Request) -> Response:
+    """Token ids and counts of each input, as the model sees them."""
+    try:
+        parsed = TokenizeRequest.model_validate(await read_json_object(request))
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    value = parsed.input if parsed.input is not None else parsed.prompt
+    if value is None:
+        raise InvalidRequest("`input` is required", param="input")
+    texts = [value] if isinstance(value, str) else value
+    if any(text == "" for text in texts):
+        raise InvalidRequest("`input` must not contain empty strings", param="input")
+    result = await engine_of(request).tokenize(
+        texts, model=parsed.model, add_special_tokens=parsed.add_special_tokens
+    )
+    data = [
+        {"index": index, "tokens": ids, "count": len(ids)}
+        for index, ids in enumerate(result.tokens)
+    ]
+    return json_response(
+        {
+            "model": result.model,
+            "data": data,
+            "tokens": result.tokens[0] if isinstance(value, str) else result.tokens,
+            "count": sum(len(ids) for ids in result.tokens),
+            "max_model_len": result.max_model_len,
+        }
+    )
+
+
+@router.get("/health", tags=["health"], responses={503: {"model": ErrorResponse}})
+async def health(request: Request) -> Response:
+    """200 once every model is loaded and warmed up; 503 before, and while draining."""
+    engine = engine_of(request)
+    if engine.ready and not engine.draining:
+        return json_response({"status": "ok"})
+    return not_ready()
+
+
+@router.get("/v2/health/live", tags=["health"])
+async def live() -> Response:
+    """KServe liveness: the process answers."""
+    return json_response({"live": True})
+
+
+@router.get("/v2/health/ready", tags=["health"], responses={503: {"model": ErrorResponse}})
+async def ready(request: Request) -> Response:
+    """KServe readiness of the whole server."""
+    engine = engine_of(request)
+    if engine.ready and not engine.draining:
+        return json_response({"ready": True})
+    return not_ready()
+
+
+@router.get("/v2/models/{name:path}/ready", tags=["health"], responses=_ERRORS)
+async def model_ready(request: Request, name: str) -> Response:
+    """KServe readiness of one model: 200, 503 not ready, 404 unknown."""
+    if engine_of(request).is_model_ready(name):
+        return json_response({"name": name, "ready": True})
+    return not_ready()
+
+
+@router.get("/metrics", tags=["metrics"], include_in_schema=True)
+async def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    return Response(
+        request.app.state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+
+
+__all__ = ["EmbedServeError", "NotReady", "router"]

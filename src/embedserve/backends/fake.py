@@ -1,0 +1,49 @@
+"""A deterministic fake runtime for fast scheduler and API tests (no model weights involved)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from embedserve.backends.base import FloatArray, IntArray
+from embedserve.models.spec import ModelSpec
+
+
+class FakeBackend:
+    """Token embeddings computed from the token ids alone, so vectors are reproducible.
+
+    `delay_s` slows each batch down; a batch containing `fail_token_id` raises; every batch's
+    token ids are recorded in `seen` so tests can tell what reached the "device".
+    """
+
+    name = "fake"
+
+    def __init__(
+        self, spec: ModelSpec, *, delay_s: float = 0.0, fail_token_id: int | None = None
+    ) -> None:
+        self.dimension = spec.dimension
+        self.delay_s = delay_s
+        self.fail_token_id = fail_token_id
+        self.seen: list[list[int]] = []
+        self.batches = 0
+        self._lock = threading.Lock()
+        self._freqs = np.arange(1, self.dimension + 1, dtype=np.float32) * np.float32(0.37)
+
+    def forward(self, input_ids: IntArray, attention_mask: IntArray) -> FloatArray:
+        """Sinusoids of token id and position: cheap, deterministic, distinct per text."""
+        with self._lock:
+            self.batches += 1
+            self.seen.extend(
+                row[mask > 0].tolist() for row, mask in zip(input_ids, attention_mask, strict=True)
+            )
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.fail_token_id is not None and bool((input_ids == self.fail_token_id).any()):
+            raise RuntimeError(f"fake backend failure on token {self.fail_token_id}")
+        ids = input_ids.astype(np.float32)[:, :, None]
+        return np.sin(ids * self._freqs[None, None, :]).astype(np.float32)
+
+    def close(self) -> None:
+        """Nothing to release."""

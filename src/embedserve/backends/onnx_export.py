@@ -1,0 +1,107 @@
+"""Export a model directory to ONNX once, cached by the content hash of its files."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from embedserve.errors import ModelLoadError
+from embedserve.models.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT_VERSION = "1"  # bump when the exported graph changes shape or meaning
+_HASHED_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
+_MAX_ABS_DIFF = 1e-3
+
+
+def model_content_hash(path: Path) -> str:
+    """sha256 over the model's config, tokenizer and weight files (names and contents)."""
+    digest = hashlib.sha256(EXPORT_FORMAT_VERSION.encode())
+    for file in sorted(p for p in path.iterdir() if p.is_file()):
+        if file.suffix not in _HASHED_SUFFIXES:
+            continue
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cached_onnx_path(spec: ModelSpec, cache_dir: Path) -> Path:
+    """Where the exported graph of `spec` lives (whether or not it exists yet)."""
+    return cache_dir / "onnx" / model_content_hash(spec.path)[:24] / "model.onnx"
+
+
+def ensure_onnx(spec: ModelSpec, cache_dir: Path) -> Path:
+    """Return the cached ONNX graph of `spec`, exporting it first if needed (atomic)."""
+    target = cached_onnx_path(spec, cache_dir)
+    if target.is_file():
+        return target
+    target.parent.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent.parent))
+    try:
+        log.info("exporting %s to ONNX (first use; cached in %s)", spec.path, target.parent)
+        export_to_onnx(spec, staging / "model.onnx")
+        try:
+            os.replace(staging, target.parent)
+        except OSError:
+            if not target.is_file():  # another process did not win the race either
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def export_to_onnx(spec: ModelSpec, destination: Path) -> None:
+    """Trace the transformer (token ids -> last hidden state) with dynamic batch and length axes,
+    then check the graph against PyTorch on a sample batch before accepting it."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(spec.path), dtype=torch.float32).eval()
+    names = ["input_ids", "attention_mask"]
+    if getattr(model.config, "type_vocab_size", 0):
+        names.append("token_type_ids")
+
+    class HiddenStates(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            output: torch.Tensor = self.model(**dict(zip(names, tensors, strict=True)))[0]
+            return output
+
+    ids = (
+        torch.tensor([[5, 6, 7, 8, 9, 10], [5, 6, 7, 0, 0, 0]], dtype=torch.int64) % spec.vocab_size
+    )
+    mask = torch.tensor([[1] * 6, [1, 1, 1, 0, 0, 0]], dtype=torch.int64)
+    sample = (ids, mask, torch.zeros_like(ids))[: len(names)]
+    with torch.inference_mode():
+        expected = HiddenStates()(*sample).numpy()
+    axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "last_hidden_state"]}
+    with torch.no_grad():
+        torch.onnx.export(
+            HiddenStates(),
+            sample,
+            str(destination),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    session = ort.InferenceSession(str(destination), providers=["CPUExecutionProvider"])
+    feeds = {name: tensor.numpy() for name, tensor in zip(names, sample, strict=True)}
+    actual = session.run(None, feeds)[0]
+    valid = mask.numpy().astype(bool)
+    diff = float(np.abs(actual - expected)[valid].max())
+    if diff > _MAX_ABS_DIFF:
+        raise ModelLoadError(f"ONNX export of {spec.path} differs from PyTorch by {diff:.2e}")

@@ -1,0 +1,66 @@
+"""ONNX Runtime: the default CPU backend, running the cached export of the model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from embedserve.backends.base import FloatArray, IntArray
+from embedserve.backends.onnx_export import ensure_onnx
+from embedserve.errors import ModelLoadError
+from embedserve.models.spec import ModelSpec
+
+
+def session_options() -> ort.SessionOptions:
+    """Full graph optimisation, one intra-op thread per core, sequential execution."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
+class OnnxBackend:
+    """An `onnxruntime.InferenceSession` over the exported graph."""
+
+    name = "onnx"
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self._session = session
+        self._inputs = [item.name for item in session.get_inputs()]
+
+    @classmethod
+    def load(cls, spec: ModelSpec, *, device: str, cache_dir: Path) -> OnnxBackend:
+        """Export (once) and open the model on `device`."""
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ModelLoadError(
+                    "--device cuda with --backend onnx needs onnxruntime-gpu; "
+                    "install it or use --backend torch"
+                )
+            providers.insert(0, "CUDAExecutionProvider")
+        path = ensure_onnx(spec, cache_dir)
+        session = ort.InferenceSession(
+            str(path), sess_options=session_options(), providers=providers
+        )
+        return cls(session)
+
+    def forward(self, input_ids: IntArray, attention_mask: IntArray) -> FloatArray:
+        """Run the graph, feeding zeros for token types when the graph wants them."""
+        available = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": np.zeros_like(input_ids),
+        }
+        feeds = {name: available[name] for name in self._inputs}
+        output = self._session.run(None, feeds)[0]
+        return np.asarray(output, dtype=np.float32)
+
+    def close(self) -> None:
+        """Drop the session."""
+        del self._session

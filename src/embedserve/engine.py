@@ -1,0 +1,365 @@
+"""The engine: resolve a model, tokenize and check inputs, batch them, post-process. No HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from embedserve.backends import Backend, create_backend
+from embedserve.backends.base import FloatArray
+from embedserve.config import BatchingLimits, ModelSettings, ServerSettings
+from embedserve.errors import (
+    ContextLengthExceeded,
+    EmptyInput,
+    InvalidDimensions,
+    InvalidRequest,
+    ModelNotFound,
+    NotReady,
+    TooManyInputs,
+    TooManyTokens,
+)
+from embedserve.models import (
+    BUNDLED_MODEL_ALIASES,
+    BUNDLED_MODEL_ID,
+    ModelSpec,
+    bundled_model_path,
+    load_model_spec,
+)
+from embedserve.postprocess import finalize
+from embedserve.scheduler import Scheduler
+from embedserve.scheduler.scheduler import pad_batch
+from embedserve.tokenization import TextTokenizer, check_token_ids
+
+log = logging.getLogger(__name__)
+BackendFactory = Callable[[], Backend]
+
+
+@dataclass(frozen=True)
+class EmbedParams:
+    """One embeddings request in engine terms: texts or token ids, never both."""
+
+    texts: Sequence[str] | None = None
+    token_ids: Sequence[Sequence[int]] | None = None
+    model: str | None = None
+    dimensions: int | None = None
+    truncate_prompt_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """Vectors in input order, the model id that answered, and the tokens fed to the model."""
+
+    model: str
+    vectors: FloatArray
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class TokenizeResult:
+    """Token ids per input for `/tokenize`."""
+
+    model: str
+    tokens: list[list[int]]
+    max_model_len: int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What `/v1/models` shows about one served model."""
+
+    id: str
+    aliases: tuple[str, ...]
+    created: int
+    max_model_len: int
+    dimensions: int
+    pooling: str
+    normalized: bool
+    matryoshka: bool
+    backend: str
+    device: str
+    ready: bool
+
+
+class ModelRunner:
+    """One served model: its spec and names, tokenizer, backend and scheduler."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        names: Sequence[str],
+        backend_factory: BackendFactory,
+        *,
+        limits: BatchingLimits | None = None,
+        backend_name: str = "custom",
+        device: str = "cpu",
+    ) -> None:
+        if not names:
+            raise ValueError("a model needs at least one served name")
+        self.spec = spec
+        self.names = tuple(names)
+        self.limits = limits or BatchingLimits()
+        self.backend_name = backend_name
+        self.device = device
+        self.created = int(time.time())
+        self.tokenizer = TextTokenizer(spec)
+        self._backend_factory = backend_factory
+        self.backend: Backend | None = None
+        self.scheduler: Scheduler | None = None
+
+    @property
+    def id(self) -> str:
+        """The canonical served id (the first name)."""
+        return self.names[0]
+
+    @classmethod
+    def from_settings(cls, settings: ModelSettings, cache_dir: Path) -> ModelRunner:
+        """Read the model directory now; the backend loads later, in `load()`."""
+        if settings.path is None:
+            spec = load_model_spec(bundled_model_path(), matryoshka=settings.matryoshka)
+            names = settings.served_names or (BUNDLED_MODEL_ID, *BUNDLED_MODEL_ALIASES)
+        else:
+            spec = load_model_spec(settings.path, matryoshka=settings.matryoshka)
+            names = settings.served_names or (spec.path.name,)
+        kind = settings.resolved_backend
+        factory = functools.partial(
+            create_backend, kind, spec, device=settings.device, cache_dir=cache_dir
+        )
+        return cls(
+            spec, names, factory, limits=settings.limits, backend_name=kind, device=settings.device
+        )
+
+    def load(self) -> None:
+        """Load the backend, warm it up with one batch, start the scheduler (blocking)."""
+        started = time.perf_counter()
+        backend = self._backend_factory()
+        warmup = self.tokenizer.encode(["warm up the model"])
+        scheduler = Scheduler(
+            backend,
+            self.spec,
+            max_batch_tokens=self.limits.max_batch_tokens,
+            max_queue_tokens=self.limits.max_queue_tokens,
+        )
+        backend.forward(*pad_batch(warmup, self.spec.pad_token_id, self.spec.padding_side))
+        scheduler.start()
+        self.backend, self.scheduler = backend, scheduler
+        log.info(
+            "model %s ready on %s/%s in %.1fs",
+            self.id,
+            self.backend_name,
+            self.device,
+            time.perf_counter() - started,
+        )
+
+    def close(self) -> None:
+        """Stop the scheduler and release the backend."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.backend is not None:
+            self.backend.close()
+        self.scheduler = self.backend = None
+
+    def info(self) -> ModelInfo:
+        """The public description of this model."""
+        return ModelInfo(
+            id=self.id,
+            aliases=self.names[1:],
+            created=self.created,
+            max_model_len=self.spec.max_length,
+            dimensions=self.spec.dimension,
+            pooling=self.spec.pooling.value,
+            normalized=self.spec.normalize,
+            matryoshka=self.spec.matryoshka,
+            backend=self.backend_name,
+            device=self.device,
+            ready=self.scheduler is not None,
+        )
+
+
+class Engine:
+    """Composes model runners; `embed()` is the whole inference path, usable without HTTP."""
+
+    def __init__(self, runners: Sequence[ModelRunner], *, tokenizer_threads: int = 2) -> None:
+        if not runners:
+            raise ValueError("the engine needs at least one model")
+        self.runners = list(runners)
+        self._by_name: dict[str, ModelRunner] = {}
+        for runner in self.runners:
+            for name in runner.names:
+                if name in self._by_name:
+                    raise ValueError(f"served model name {name!r} is used twice")
+                self._by_name[name] = runner
+        self._tokenizer_pool = ThreadPoolExecutor(tokenizer_threads, "embedserve-tokenize")
+        self.ready = False
+        self.draining = False
+
+    @classmethod
+    def from_settings(cls, settings: ServerSettings) -> Engine:
+        """Build (not load) the engine for the configured models."""
+        return cls([ModelRunner.from_settings(m, settings.cache_dir) for m in settings.models])
+
+    async def start(self) -> None:
+        """Load and warm up every model off the event loop; then the engine is ready."""
+        for runner in self.runners:
+            await asyncio.to_thread(runner.load)
+        self.ready = True
+
+    async def stop(self) -> None:
+        """Refuse new work, fail what is queued, release the models."""
+        self.ready = False
+        self.draining = True
+        for runner in self.runners:
+            await asyncio.to_thread(runner.close)
+        self._tokenizer_pool.shutdown(wait=False, cancel_futures=True)
+
+    def served_ids(self) -> list[str]:
+        """Every canonical id, in configuration order."""
+        return [runner.id for runner in self.runners]
+
+    def models(self) -> list[ModelInfo]:
+        """Descriptions of the served models."""
+        return [runner.info() for runner in self.runners]
+
+    def resolve(self, name: str | None) -> ModelRunner:
+        """The runner serving `name` (an id or alias); `None` is allowed with one model only."""
+        if name is None:
+            if len(self.runners) == 1:
+                return self.runners[0]
+            raise InvalidRequest(
+                f"`model` is required when several models are served: {self._listing()}",
+                param="model",
+            )
+        runner = self._by_name.get(name)
+        if runner is None:
+            raise ModelNotFound(
+                f"the model {name!r} does not exist; served models: {self._listing()}",
+                param="model",
+            )
+        return runner
+
+    def is_model_ready(self, name: str) -> bool:
+        """Readiness of one model (raises `ModelNotFound` for unknown names)."""
+        return self.resolve(name).scheduler is not None and not self.draining
+
+    def _listing(self) -> str:
+        return ", ".join(sorted(self._by_name))
+
+    def _ready_runner(self, name: str | None) -> ModelRunner:
+        runner = self.resolve(name)
+        if self.draining or runner.scheduler is None:
+            raise NotReady(f"the model {runner.id!r} is not ready yet; retry shortly")
+        return runner
+
+    async def embed(self, params: EmbedParams) -> EmbedResult:
+        """Embed the inputs of one request, in order, batched with everyone else's."""
+        runner = self._ready_runner(params.model)
+        spec, limits = runner.spec, runner.limits
+        count = _check_inputs(params, limits.max_client_batch_size)
+        _check_dimensions(params.dimensions, spec)
+        truncate_to = _truncation_limit(params.truncate_prompt_tokens, spec.max_length)
+        if params.texts is not None:
+            loop = asyncio.get_running_loop()
+            encode = functools.partial(runner.tokenizer.encode, truncate_to=truncate_to)
+            token_lists = await loop.run_in_executor(self._tokenizer_pool, encode, params.texts)
+        else:
+            assert params.token_ids is not None
+            check_token_ids(params.token_ids, spec.vocab_size)
+            token_lists = [list(ids[:truncate_to]) for ids in params.token_ids]
+        total = _check_lengths(token_lists, spec.max_length, limits.max_request_tokens)
+        assert runner.scheduler is not None and count == len(token_lists)
+        finish = functools.partial(finalize, dimensions=params.dimensions, normalize=spec.normalize)
+        vectors = await runner.scheduler.embed(token_lists, finish)
+        return EmbedResult(model=params.model or runner.id, vectors=vectors, prompt_tokens=total)
+
+    async def tokenize(
+        self, texts: Sequence[str], *, model: str | None = None, add_special_tokens: bool = True
+    ) -> TokenizeResult:
+        """Token ids of each text, as the model would see them (no length check)."""
+        runner = self.resolve(model)
+        if not texts:
+            raise EmptyInput("`input` must not be empty", param="input")
+        loop = asyncio.get_running_loop()
+        encode = functools.partial(runner.tokenizer.encode, add_special_tokens=add_special_tokens)
+        tokens = await loop.run_in_executor(self._tokenizer_pool, encode, texts)
+        return TokenizeResult(model or runner.id, tokens, runner.spec.max_length)
+
+
+def _check_inputs(params: EmbedParams, max_inputs: int) -> int:
+    inputs: Sequence[object] | None = params.texts if params.texts is not None else params.token_ids
+    if inputs is None or (params.texts is not None and params.token_ids is not None):
+        raise InvalidRequest("give either texts or token ids", param="input")
+    if len(inputs) == 0:
+        raise EmptyInput("`input` must not be empty: send at least one text", param="input")
+    if len(inputs) > max_inputs:
+        raise TooManyInputs(
+            f"{len(inputs)} inputs in one request; at most {max_inputs} are accepted. "
+            "Split the request",
+            param="input",
+        )
+    for index, item in enumerate(inputs):
+        if len(item) == 0:  # type: ignore[arg-type]
+            what = "an empty string" if params.texts is not None else "an empty token list"
+            raise EmptyInput(
+                f"input[{index}] is {what}; every input must have content", param="input"
+            )
+    return len(inputs)
+
+
+def _check_dimensions(dimensions: int | None, spec: ModelSpec) -> None:
+    if dimensions is None or dimensions == spec.dimension:
+        return
+    if not 1 <= dimensions <= spec.dimension:
+        raise InvalidDimensions(
+            f"`dimensions` must be between 1 and {spec.dimension} for this model, got {dimensions}",
+            param="dimensions",
+        )
+    if not spec.matryoshka:
+        raise InvalidDimensions(
+            f"this model is not matryoshka-trained, so it only produces {spec.dimension} "
+            f"dimensions; omit `dimensions` or set it to {spec.dimension}",
+            param="dimensions",
+        )
+
+
+def _truncation_limit(truncate: int | None, max_length: int) -> int | None:
+    if truncate is None:
+        return None
+    if truncate == -1:
+        return max_length
+    if truncate < 1:
+        raise InvalidRequest(
+            "`truncate_prompt_tokens` must be -1 (the model maximum) or at least 1, "
+            f"got {truncate}",
+            param="truncate_prompt_tokens",
+        )
+    if truncate > max_length:
+        raise InvalidRequest(
+            f"`truncate_prompt_tokens`={truncate} is more than the model maximum of "
+            f"{max_length} tokens; use a value up to {max_length}, or -1",
+            param="truncate_prompt_tokens",
+        )
+    return truncate
+
+
+def _check_lengths(token_lists: Sequence[Sequence[int]], max_length: int, max_total: int) -> int:
+    total = 0
+    for index, ids in enumerate(token_lists):
+        if len(ids) > max_length:
+            raise ContextLengthExceeded(
+                f"input[{index}] has {len(ids)} tokens, more than this model's maximum of "
+                f"{max_length}; shorten or split it, or send truncate_prompt_tokens=-1",
+                param="input",
+            )
+        total += len(ids)
+    if total > max_total:
+        raise TooManyTokens(
+            f"this request has {total} tokens, more than the {max_total} allowed in one request; "
+            "split it into smaller requests",
+            param="input",
+        )
+    return total

@@ -1,0 +1,155 @@
+"""Read a model directory (Hugging Face or sentence-transformers layout) into a `ModelSpec`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from embedserve.errors import ModelLoadError
+
+# Tokenizer configs use huge sentinels (1e30) for "no limit"; anything above this is not a real one.
+_NO_LIMIT = 1_000_000
+_NORMALIZE_MODULE = "sentence_transformers.models.Normalize"
+_POOLING_MODULE = "sentence_transformers.models.Pooling"
+
+
+class Pooling(StrEnum):
+    """How token embeddings become one vector."""
+
+    CLS = "cls"
+    MEAN = "mean"
+    MAX = "max"
+    LAST = "last"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the engine needs to know about one model directory."""
+
+    path: Path
+    model_type: str
+    pooling: Pooling
+    normalize: bool
+    max_length: int
+    dimension: int
+    vocab_size: int
+    padding_side: str
+    pad_token_id: int
+    matryoshka: bool = False
+
+    @property
+    def tokenizer_file(self) -> Path:
+        """The fast-tokenizer file of the model."""
+        return self.path / "tokenizer.json"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
+
+
+def _pooling_dir(path: Path, modules: list[dict[str, Any]] | None) -> Path:
+    for module in modules or []:
+        if module.get("type") == _POOLING_MODULE:
+            return path / str(module.get("path", "1_Pooling"))
+    return path / "1_Pooling"
+
+
+def _pooling_from_config(config: dict[str, Any] | None) -> Pooling | None:
+    """Translate a sentence-transformers `1_Pooling/config.json` into one `Pooling`."""
+    if not config:
+        return None
+    mode = config.get("pooling_mode")
+    if isinstance(mode, str):
+        aliases = {"lasttoken": "last", "last_token": "last", "mean_tokens": "mean"}
+        try:
+            return Pooling(aliases.get(mode, mode))
+        except ValueError as exc:
+            raise ModelLoadError(f"unsupported pooling mode {mode!r}") from exc
+    flags = {
+        "pooling_mode_cls_token": Pooling.CLS,
+        "pooling_mode_mean_tokens": Pooling.MEAN,
+        "pooling_mode_max_tokens": Pooling.MAX,
+        "pooling_mode_lasttoken": Pooling.LAST,
+    }
+    chosen = [pooling for key, pooling in flags.items() if config.get(key)]
+    unsupported = [key for key in ("pooling_mode_mean_sqrt_len_tokens",) if config.get(key)]
+    if unsupported or len(chosen) > 1:
+        raise ModelLoadError(f"unsupported pooling combination in 1_Pooling/config.json: {config}")
+    return chosen[0] if chosen else None
+
+
+def _max_length(
+    config: dict[str, Any], st_config: dict[str, Any] | None, tok_config: dict[str, Any] | None
+) -> int:
+    candidates: list[int] = []
+    if st_config and isinstance(st_config.get("max_seq_length"), int):
+        candidates.append(st_config["max_seq_length"])
+    elif tok_config and isinstance(tok_config.get("model_max_length"), int | float):
+        declared = tok_config["model_max_length"]
+        if declared < _NO_LIMIT:
+            candidates.append(int(declared))
+    positions = config.get("max_position_embeddings")
+    if isinstance(positions, int):
+        candidates.append(positions)
+    if not candidates:
+        raise ModelLoadError("cannot tell the model's max length: no max_seq_length or positions")
+    return min(candidates)
+
+
+def load_model_spec(
+    path: Path,
+    *,
+    pooling: Pooling | None = None,
+    normalize: bool | None = None,
+    max_length: int | None = None,
+    matryoshka: bool = False,
+) -> ModelSpec:
+    """Derive pooling, max length, dimension and normalisation from a model directory.
+
+    Explicit arguments override what the directory declares.
+    """
+    path = Path(path).expanduser().resolve()
+    config = _read_json(path / "config.json")
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{path} is not a model directory: it has no config.json")
+    if not (path / "tokenizer.json").is_file():
+        raise ModelLoadError(f"{path} has no tokenizer.json (a fast tokenizer is required)")
+    modules = _read_json(path / "modules.json")
+    st_config = _read_json(path / "sentence_bert_config.json")
+    tok_config = _read_json(path / "tokenizer_config.json") or {}
+    pooling_config = _read_json(_pooling_dir(path, modules) / "config.json")
+
+    declared_pooling = _pooling_from_config(pooling_config)
+    if normalize is None:
+        # modules.json is the model's own word; without it, OpenAI's behaviour (unit vectors).
+        normalize = (
+            any(m.get("type") == _NORMALIZE_MODULE for m in modules)
+            if isinstance(modules, list)
+            else True
+        )
+    hidden = config.get("hidden_size") or config.get("d_model")
+    dimension = (pooling_config or {}).get("word_embedding_dimension") or hidden
+    if not isinstance(dimension, int) or not isinstance(config.get("vocab_size"), int):
+        raise ModelLoadError(f"{path}/config.json lacks hidden_size or vocab_size")
+    declared_max = _max_length(config, st_config, tok_config)
+    pad_id = config.get("pad_token_id")
+    return ModelSpec(
+        path=path,
+        model_type=str(config.get("model_type", "unknown")),
+        pooling=pooling or declared_pooling or Pooling.MEAN,
+        normalize=normalize,
+        max_length=min(max_length, declared_max) if max_length else declared_max,
+        dimension=dimension,
+        vocab_size=config["vocab_size"],
+        padding_side=str(tok_config.get("padding_side", "right")),
+        pad_token_id=pad_id if isinstance(pad_id, int) else 0,
+        matryoshka=matryoshka,
+    )

@@ -1,0 +1,39 @@
+"""After pooling, in this order: matryoshka truncation -> L2 normalisation -> wire encoding."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+_EPS = np.float32(1e-12)  # as torch.nn.functional.normalize
+
+
+def l2_normalize(vectors: FloatArray) -> FloatArray:
+    """Scale each row to unit length (rows of zeros stay zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    scaled: FloatArray = (vectors / np.maximum(norms, _EPS)).astype(np.float32, copy=False)
+    return scaled
+
+
+def finalize(vectors: FloatArray, *, dimensions: int | None, normalize: bool) -> FloatArray:
+    """Truncate to `dimensions` (then always normalise, as matryoshka requires), else normalise
+    when the model asks for it. Truncating *before* normalising keeps the result unit length."""
+    truncated = dimensions is not None and dimensions < vectors.shape[1]
+    if truncated:
+        vectors = vectors[:, :dimensions]
+    if normalize or truncated:
+        vectors = l2_normalize(vectors)
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def to_base64(vector: FloatArray) -> str:
+    """Standard base64 of the little-endian float32 bytes (what the openai SDK decodes)."""
+    return base64.b64encode(vector.astype("<f4", copy=False).tobytes()).decode("ascii")
+
+
+def from_base64(text: str) -> FloatArray:
+    """Inverse of `to_base64`, for clients and tests."""
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32)

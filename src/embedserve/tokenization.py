@@ -1,0 +1,72 @@
+"""Text -> token ids with the model's fast tokenizer; checks on token-id inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from tokenizers import Encoding, Tokenizer
+
+from embedserve.errors import InvalidTokenId
+from embedserve.models.spec import ModelSpec
+
+TokenIds = list[int]
+
+
+class TextTokenizer:
+    """Tokenizes whole batches; never pads, truncates only when asked to (keeping special tokens).
+
+    The model's `tokenizer.json` may carry its own padding/truncation defaults (the bundled one pads
+    to 128); they are switched off here so that the model's metadata alone decides the limits.
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self._tokenizer = Tokenizer.from_file(str(spec.tokenizer_file))
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+        processor = self._tokenizer.post_processor
+        self.num_special_tokens = processor.num_special_tokens_to_add(False) if processor else 0
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        truncate_to: int | None = None,
+        add_special_tokens: bool = True,
+    ) -> list[TokenIds]:
+        """Token ids for each text; with `truncate_to`, at most that many ids per text."""
+        if truncate_to is None:
+            encodings = self._tokenizer.encode_batch(
+                list(texts), add_special_tokens=add_special_tokens
+            )
+            return [encoding.ids for encoding in encodings]
+        raw = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        specials = self.num_special_tokens if add_special_tokens else 0
+        return [
+            self._truncated(encoding, truncate_to, specials, add_special_tokens) for encoding in raw
+        ]
+
+    def _truncated(
+        self, encoding: Encoding, limit: int, specials: int, add_special_tokens: bool
+    ) -> TokenIds:
+        if len(encoding) + specials > limit:
+            encoding.truncate(max(limit - specials, 0))
+        if add_special_tokens:
+            encoding = self._tokenizer.post_process(encoding, add_special_tokens=True)
+        return list(encoding.ids[:limit])
+
+
+def check_token_ids(inputs: Sequence[Sequence[int]], vocab_size: int) -> None:
+    """Reject token ids outside `[0, vocab_size)`, naming the first offending input."""
+    for index, ids in enumerate(inputs):
+        try:
+            array = np.asarray(ids, dtype=np.int64)
+        except OverflowError:
+            array = None
+        if array is None or (array.size and (array.min() < 0 or array.max() >= vocab_size)):
+            bad = next(t for t in ids if not 0 <= t < vocab_size)
+            raise InvalidTokenId(
+                f"input[{index}] contains token id {bad}, outside this model's vocabulary "
+                f"[0, {vocab_size}); send ids from the model's own tokenizer",
+                param="input",
+            )
