@@ -1,8 +1,8 @@
 # embedserve: the two commands a new user needs are `make run` and `make test`.
 PYTHON ?= python3
 VENV   ?= .venv
-HOST   ?= 127.0.0.1
-PORT   ?= 8000
+HOST   ?= $(or $(EMBEDSERVE_HOST),127.0.0.1)
+PORT   ?= $(or $(EMBEDSERVE_PORT),8000)
 ARGS   ?=
 BIN    := $(VENV)/bin
 
