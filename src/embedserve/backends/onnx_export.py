@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from embedserve.errors import ModelLoadError
@@ -87,7 +88,8 @@ def export_to_onnx(spec: ModelSpec, destination: Path) -> None:
     with torch.inference_mode():
         expected = HiddenStates()(*sample).numpy()
     axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "last_hidden_state"]}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes about constants that do not vary here
         torch.onnx.export(
             HiddenStates(),
             sample,
