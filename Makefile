@@ -1,8 +1,8 @@
 # embedserve: the two commands a new user needs are `make run` and `make test`.
 PYTHON ?= python3
 VENV   ?= .venv
-HOST   ?= $(or $(EMBEDSERVE_HOST),127.0.0.1)
-PORT   ?= $(or $(EMBEDSERVE_PORT),8000)
+HOST   := $(or $(HOST),$(EMBEDSERVE_HOST),127.0.0.1)
+PORT   := $(or $(PORT),$(EMBEDSERVE_PORT),8000)
 ARGS   ?=
 BIN    := $(VENV)/bin
 

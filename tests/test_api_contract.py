@@ -497,7 +497,8 @@ async def test_tokenize(fake_client: httpx.AsyncClient) -> None:
         "model_not_found",
         type_="not_found_error",
     )
-    assert_error(await post(fake_client, {"input": [""]}, "/tokenize"), 400, "invalid_request")
+    assert_error(await post(fake_client, {"input": [""]}, "/tokenize"), 400, "empty_input")
+    assert_error(await post(fake_client, {"input": []}, "/tokenize"), 400, "empty_input")
     assert_error(await post(fake_client, {}, "/tokenize"), 400, "invalid_request")
 
 

@@ -16,7 +16,8 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     for option in SERVE_OPTIONS:
         default = defaults[option.dest]
         shown = ",".join(default) if isinstance(default, list) else default
-        help_text = f"{option.help} (env {option.env_var}; default: {shown})"
+        suffix = f"; default: {shown}" if shown not in (None, "") else ""
+        help_text = f"{option.help} (env {option.env_var}{suffix})"
         if option.is_switch:
             parser.add_argument(
                 option.flag, action=argparse.BooleanOptionalAction, default=default, help=help_text

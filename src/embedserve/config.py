@@ -184,9 +184,12 @@ def _parse_env_value(option: Option, raw: str) -> Any:
     if option.repeatable:
         return [part.strip() for part in raw.split(",") if part.strip()]
     try:
-        return option.type(raw)
+        value = option.type(raw)
     except ValueError as exc:
         raise ValueError(f"{option.env_var}={raw!r}: expected {option.type.__name__}") from exc
+    if option.choices is not None and value not in option.choices:
+        raise ValueError(f"{option.env_var}={raw!r}: choose one of {', '.join(option.choices)}")
+    return value
 
 
 def option_defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -281,8 +281,7 @@ class Engine:
     ) -> TokenizeResult:
         """Token ids of each text, as the model would see them (no length check)."""
         runner = self.resolve(model)
-        if not texts:
-            raise EmptyInput("`input` must not be empty", param="input")
+        _check_inputs(EmbedParams(texts=texts), max_inputs=runner.limits.max_client_batch_size)
         loop = asyncio.get_running_loop()
         encode = functools.partial(runner.tokenizer.encode, add_special_tokens=add_special_tokens)
         tokens = await loop.run_in_executor(self._tokenizer_pool, encode, texts)

@@ -240,8 +240,6 @@ async def tokenize(request: Request) -> Response:
     if value is None:
         raise InvalidRequest("`input` is required", param="input")
     texts = [value] if isinstance(value, str) else value
-    if any(text == "" for text in texts):
-        raise InvalidRequest("`input` must not contain empty strings", param="input")
     result = await engine_of(request).tokenize(
         texts, model=parsed.model, add_special_tokens=parsed.add_special_tokens
     )
