@@ -231,6 +231,7 @@ async def test_context_length_exceeded_names_index_length_and_max(
     )
     assert error["param"] == "input"
     assert "input[1]" in error["message"] and "256" in error["message"]
+    assert "maximum context length" in error["message"]  # vLLM's wording, which tests match
     ids = await post(fake_client, {"input": [list(range(1000, 1257))]})
     assert "257" in assert_error(ids, 400, "context_length_exceeded")["message"]
     exactly_max = await post(fake_client, {"input": [list(range(1000, 1256))]})
@@ -453,6 +454,7 @@ async def test_models_routes(fake_client: httpx.AsyncClient) -> None:
         assert key in card
     assert card["object"] == "model" and card["dimensions"] == 384 and card["max_model_len"] == 256
     assert (await fake_client.get("/v3/models")).json() == listing
+    assert (await fake_client.get("/models")).json() == listing  # Infinity's path
     for path in [f"/v1/models/{MODEL_ID}", "/v1/models/sentence-transformers%2Fall-MiniLM-L6-v2"]:
         one = await fake_client.get(path)
         assert one.status_code == 200 and one.json()["id"] == MODEL_ID
@@ -533,3 +535,5 @@ async def test_embedding_route_aliases(fake_client: httpx.AsyncClient, path: str
     response = await post(fake_client, {"input": "alias check"}, path)
     assert response.json() == reference
     assert_error(await post(fake_client, {"input": ""}, path), 400, "empty_input")
+    with_slash = await post(fake_client, {"input": "alias check"}, path + "/")
+    assert with_slash.status_code == 200 and with_slash.json() == reference

@@ -350,8 +350,9 @@ def _check_lengths(token_lists: Sequence[Sequence[int]], max_length: int, max_to
     for index, ids in enumerate(token_lists):
         if len(ids) > max_length:
             raise ContextLengthExceeded(
-                f"input[{index}] has {len(ids)} tokens, more than this model's maximum of "
-                f"{max_length}; shorten or split it, or send truncate_prompt_tokens=-1",
+                f"input[{index}] has {len(ids)} tokens, more than this model's maximum context "
+                f"length of {max_length} tokens; shorten or split it, or send "
+                "truncate_prompt_tokens=-1 to truncate it",
                 param="input",
             )
         total += len(ids)

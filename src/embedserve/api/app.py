@@ -97,6 +97,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.metrics = Metrics(lambda: engine.runners)
+    app.router.redirect_slashes = False  # the middleware strips trailing slashes instead
     app.include_router(router)
     app.add_exception_handler(EmbedServeError, _on_domain_error)
     app.add_exception_handler(HTTPException, _on_http_error)

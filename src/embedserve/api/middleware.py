@@ -54,6 +54,9 @@ class RequestContextMiddleware:
             return
         headers = Headers(scope=scope)
         request_id = _request_id(headers.get(REQUEST_ID_HEADER))
+        path = scope["path"]
+        if len(path) > 1 and path.endswith("/"):  # `/v1/embeddings/` is `/v1/embeddings`
+            scope["path"] = path.rstrip("/") or "/"
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500

@@ -211,6 +211,7 @@ for _index, _path in enumerate(EMBEDDING_PATHS):
 
 @router.get("/v1/models", tags=["models"], responses=_ERRORS)
 @router.get("/v3/models", tags=["models"], include_in_schema=False)
+@router.get("/models", tags=["models"], include_in_schema=False)
 async def list_models(request: Request) -> Response:
     """Every served id and alias."""
     cards = [
@@ -223,6 +224,7 @@ async def list_models(request: Request) -> Response:
 
 @router.get("/v1/models/{model_id:path}", tags=["models"], responses=_ERRORS)
 @router.get("/v3/models/{model_id:path}", tags=["models"], include_in_schema=False)
+@router.get("/models/{model_id:path}", tags=["models"], include_in_schema=False)
 async def retrieve_model(request: Request, model_id: str) -> Response:
     """One model; ids may contain `/`, raw or as `%2F`."""
     runner = engine_of(request).resolve(model_id)
