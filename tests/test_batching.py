@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -66,13 +65,14 @@ def test_padded_cost() -> None:
 
 
 def test_known_selection() -> None:
-    # Sorted: 2(pos 1), 3(pos 3), 5(pos 0), 9(pos 2); budget 12 -> [1, 3, 0] costs 5*3 = 15 > 12,
-    # so the first batch is [1, 3] (cost 6) and the one holding position 0 is [0] then [0, 2]?
-    # [0, 2] costs 9 * 2 = 18 > 12, so position 0 goes in [0] alone... check each cut exactly.
+    # Sorted by length: pos 1 (2), pos 3 (3), pos 0 (5), pos 2 (9).
+    # Budget 12: [1, 3] costs 6, adding pos 0 would cost 15 -> cut; [0, 2] would cost 18 -> [0].
     lengths = [5, 2, 9, 3]
     assert select_batch(lengths, max_batch_tokens=12, max_batch_size=8, window=8) == [0]
     assert select_batch(lengths, max_batch_tokens=15, max_batch_size=8, window=8) == [1, 3, 0]
-    assert select_batch(lengths, max_batch_tokens=15, max_batch_size=2, window=8) == [0, 2]
+    # Size 2: [1, 3] is full, then [0, 2] costs 18 (fits a budget of 18, not one of 15).
+    assert select_batch(lengths, max_batch_tokens=18, max_batch_size=2, window=8) == [0, 2]
+    assert select_batch(lengths, max_batch_tokens=15, max_batch_size=2, window=8) == [0]
     assert select_batch(lengths, max_batch_tokens=100, max_batch_size=8, window=8) == [1, 3, 0, 2]
 
 
@@ -133,7 +133,7 @@ def test_draining_schedules_every_item_exactly_once(
     )
     scheduled = [item for batch in batches for item in batch]
     assert sorted(scheduled) == list(range(len(lengths)))
-    # The oldest pending item is always served: batch k holds the k-th... at least the oldest left.
+    # Every batch holds the oldest item still pending, so nothing waits forever.
     served: set[int] = set()
     for batch in batches:
         oldest_left = min(set(range(len(lengths))) - served)
@@ -144,7 +144,9 @@ def test_draining_schedules_every_item_exactly_once(
 def test_sorting_reduces_padding_versus_fifo() -> None:
     rng = np.random.default_rng(7)
     # A mixed workload: mostly short texts with some long ones interleaved.
-    lengths = [int(x) for x in rng.choice([8, 12, 16, 200, 256], size=400, p=[0.3, 0.3, 0.2, 0.1, 0.1])]
+    lengths = [
+        int(x) for x in rng.choice([8, 12, 16, 200, 256], size=400, p=[0.3, 0.3, 0.2, 0.1, 0.1])
+    ]
     budget = 4096
     sorted_batches = drain(lengths, max_batch_tokens=budget, max_batch_size=512, window=1024)
     fifo = fifo_batches(lengths, max_batch_tokens=budget)
@@ -154,7 +156,7 @@ def test_sorting_reduces_padding_versus_fifo() -> None:
     assert real <= sorted_padded
     assert real <= fifo_padded
     # Sorting leaves little waste; arrival order pads short texts up to the long ones.
-    assert sorted_padded < 0.7 * fifo_padded
+    assert sorted_padded < 0.5 * fifo_padded
     assert sorted_padded - real < 0.25 * (fifo_padded - real)
 
 
@@ -184,12 +186,9 @@ def test_pad_batch_default_is_right() -> None:
         st.lists(st.integers(1, 30521), min_size=1, max_size=20), min_size=1, max_size=10
     ),
     side=st.sampled_from(["left", "right"]),
-    pad_id=st.integers(-5, 5).filter(lambda x: x < 1),
+    pad_id=st.integers(-5, 0),
 )
-@pytest.mark.parametrize("unused", [None])
-def test_pad_batch_properties(
-    token_lists: list[list[int]], side: str, pad_id: int, unused: None
-) -> None:
+def test_pad_batch_properties(token_lists: list[list[int]], side: str, pad_id: int) -> None:
     ids, mask = pad_batch(token_lists, pad_id=pad_id, side=side)
     width = max(len(t) for t in token_lists)
     assert ids.shape == mask.shape == (len(token_lists), width)

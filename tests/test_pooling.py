@@ -197,3 +197,19 @@ def test_cls_and_last_pick_first_and_last_real_tokens(
         np.testing.assert_array_equal(
             pool(hidden, mask, Pooling.LAST)[row], hidden[row, start + length - 1]
         )
+
+
+@pytest.mark.parametrize("poison", [np.inf, -np.inf, np.nan])
+def test_mean_ignores_non_finite_padding(poison: float) -> None:
+    hidden = np.array([[[1.0, 2.0], [3.0, 4.0], [0.0, 0.0]]], dtype=np.float32)
+    mask = np.array([[1, 1, 0]], dtype=np.int64)
+    hidden[0, 2] = poison
+    with np.errstate(invalid="ignore"):
+        out = pool(hidden, mask, Pooling.MEAN)
+    np.testing.assert_array_equal(out, [[2.0, 3.0]])
+
+
+def test_max_of_very_negative_real_values() -> None:
+    hidden = np.array([[[-5e9, 1.0], [-3e9, 2.0], [0.0, 0.0]]], dtype=np.float32)
+    mask = np.array([[1, 1, 0]], dtype=np.int64)
+    np.testing.assert_array_equal(pool(hidden, mask, Pooling.MAX), [[-3e9, 2.0]])

@@ -204,7 +204,8 @@ def option_defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 def _read_key_file(path: str) -> list[str]:
     lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    keys = (line.strip() for line in lines)
+    return [key for key in keys if key and not key.startswith("#")]
 
 
 def settings_from_options(values: Mapping[str, Any]) -> ServerSettings:

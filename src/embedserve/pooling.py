@@ -32,11 +32,11 @@ def pool(hidden: FloatArray, mask: IntArray, method: Pooling) -> FloatArray:
     elif method is Pooling.LAST:
         out = hidden[rows, last_token_index(mask)]
     elif method is Pooling.MEAN:
-        weights = mask.astype(np.float32)[:, :, None]
-        summed = (hidden * weights).sum(axis=1)
-        out = summed / np.clip(weights.sum(axis=1), 1e-9, None)
+        real = mask[:, :, None] > 0
+        summed = np.where(real, hidden, np.float32(0)).sum(axis=1)  # padding never leaks, inf too
+        out = summed / np.clip(real.sum(axis=1), 1, None).astype(np.float32)
     elif method is Pooling.MAX:
-        masked = np.where(mask[:, :, None] > 0, hidden, np.float32(-1e9))
+        masked = np.where(mask[:, :, None] > 0, hidden, np.float32(-np.inf))
         out = masked.max(axis=1)
     else:  # pragma: no cover - exhaustive over the enum
         raise ValueError(f"unknown pooling {method}")

@@ -1,0 +1,325 @@
+"""Settings: EMBEDSERVE_* parsing, `ServerSettings` construction and the CLI parser."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from embedserve import cli
+from embedserve.config import (
+    SERVE_OPTIONS,
+    BatchingLimits,
+    ModelSettings,
+    ServerSettings,
+    option_defaults,
+    settings_from_options,
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI parser reads os.environ: start every test without EMBEDSERVE_* variables."""
+    for name in list(os.environ):
+        if name.startswith("EMBEDSERVE_"):
+            monkeypatch.delenv(name)
+
+
+def values(**overrides: Any) -> dict[str, Any]:
+    base = option_defaults({})
+    base.update(overrides)
+    return base
+
+
+def test_option_defaults_without_environment() -> None:
+    defaults = option_defaults({})
+    assert defaults == {option.dest: option.default for option in SERVE_OPTIONS}
+    assert defaults["port"] == 8000
+    assert defaults["host"] == "127.0.0.1"
+    assert defaults["max_batch_tokens"] == BatchingLimits().max_batch_tokens
+    assert defaults["matryoshka"] is False
+    assert defaults["api_key"] is None
+
+
+def test_option_defaults_reads_environment() -> None:
+    defaults = option_defaults(
+        {
+            "EMBEDSERVE_PORT": "9001",
+            "EMBEDSERVE_HOST": "0.0.0.0",
+            "EMBEDSERVE_MAX_BATCH_TOKENS": "1024",
+            "EMBEDSERVE_DEVICE": "cuda",
+            "EMBEDSERVE_MODEL": "/models/x",
+            "OTHER_PORT": "1",
+            "PORT": "2",
+        }
+    )
+    assert defaults["port"] == 9001
+    assert defaults["host"] == "0.0.0.0"
+    assert defaults["max_batch_tokens"] == 1024
+    assert defaults["device"] == "cuda"
+    assert defaults["model"] == "/models/x"
+    assert defaults["backend"] == "auto"
+
+
+def test_option_defaults_ignores_the_process_environment_when_given_a_mapping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EMBEDSERVE_PORT", "9999")
+    assert option_defaults({})["port"] == 8000
+    assert option_defaults()["port"] == 9999
+
+
+def test_repeatable_options_split_on_commas() -> None:
+    defaults = option_defaults(
+        {
+            "EMBEDSERVE_SERVED_MODEL_NAME": "a, b,,c ",
+            "EMBEDSERVE_API_KEY": "k1,k2",
+        }
+    )
+    assert defaults["served_model_name"] == ["a", "b", "c"]
+    assert defaults["api_key"] == ["k1", "k2"]
+    assert option_defaults({"EMBEDSERVE_API_KEY": "solo"})["api_key"] == ["solo"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        ("TRUE", True),
+        (" yes ", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        ("off", False),
+        ("", False),
+    ],
+)
+def test_switch_parsing(raw: str, expected: bool) -> None:
+    assert option_defaults({"EMBEDSERVE_MATRYOSHKA": raw})["matryoshka"] is expected
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("EMBEDSERVE_MATRYOSHKA", "maybe"),
+        ("EMBEDSERVE_MATRYOSHKA", "2"),
+        ("EMBEDSERVE_PORT", "eighty"),
+        ("EMBEDSERVE_PORT", ""),
+        ("EMBEDSERVE_PORT", "80.5"),
+        ("EMBEDSERVE_MAX_BATCH_TOKENS", "4k"),
+    ],
+)
+def test_bad_environment_values_raise_value_error(name: str, raw: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        option_defaults({name: raw})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("EMBEDSERVE_DEVICE", "tpu"),
+        ("EMBEDSERVE_BACKEND", "onxx"),
+        ("EMBEDSERVE_LOG_LEVEL", "verbose"),
+    ],
+)
+def test_environment_values_outside_choices_are_rejected(name: str, raw: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        settings_from_options(option_defaults({name: raw}))
+
+
+def test_settings_from_defaults() -> None:
+    settings = settings_from_options(values())
+    assert isinstance(settings, ServerSettings)
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8000
+    assert settings.api_keys == ()
+    assert settings.log_level == "info"
+    assert settings.max_payload_bytes == 16 * 1024 * 1024
+    [model] = settings.models
+    assert model.path is None
+    assert model.served_names == ()
+    assert model.backend == "auto"
+    assert model.device == "cpu"
+    assert model.matryoshka is False
+    assert model.limits == BatchingLimits()
+
+
+def test_settings_from_options_values() -> None:
+    settings = settings_from_options(
+        values(
+            host="0.0.0.0",
+            port=9000,
+            model="~/models/e5",
+            served_model_name=["e5", "e5-alias"],
+            backend="torch",
+            device="cuda",
+            matryoshka=True,
+            max_batch_tokens=2048,
+            max_client_batch_size=16,
+            max_request_tokens=5000,
+            max_queue_tokens=9000,
+            max_payload_bytes=1234,
+            cache_dir="/tmp/embedserve-cache",
+            log_level="debug",
+        )
+    )
+    assert settings.host == "0.0.0.0"
+    assert settings.port == 9000
+    assert settings.max_payload_bytes == 1234
+    assert settings.cache_dir == Path("/tmp/embedserve-cache")
+    assert settings.log_level == "debug"
+    [model] = settings.models
+    assert model.path == Path("~/models/e5").expanduser()
+    assert model.served_names == ("e5", "e5-alias")
+    assert model.backend == "torch"
+    assert model.device == "cuda"
+    assert model.matryoshka is True
+    assert model.limits == BatchingLimits(
+        max_batch_tokens=2048,
+        max_client_batch_size=16,
+        max_request_tokens=5000,
+        max_queue_tokens=9000,
+    )
+
+
+def test_api_keys_from_flag_and_file_are_combined(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys.txt"
+    key_file.write_text("# team keys\nfile-key-1\n\n  file-key-2  \n", encoding="utf-8")
+    settings = settings_from_options(values(api_key=["flag-key"], api_key_file=str(key_file)))
+    assert settings.api_keys == ("flag-key", "file-key-1", "file-key-2")
+    only_file = settings_from_options(values(api_key_file=str(key_file)))
+    assert only_file.api_keys == ("file-key-1", "file-key-2")
+
+
+def test_missing_api_key_file_raises_os_error(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        settings_from_options(values(api_key_file=str(tmp_path / "absent.txt")))
+
+
+@pytest.mark.parametrize(
+    "name", ["max_batch_tokens", "max_client_batch_size", "max_request_tokens", "max_queue_tokens"]
+)
+@pytest.mark.parametrize("bad", [0, -1])
+def test_limits_below_one_are_rejected(name: str, bad: int) -> None:
+    flag = "--" + name.replace("_", "-")
+    with pytest.raises(ValueError, match=re.escape(flag)):
+        settings_from_options(values(**{name: bad}))
+    # 1 is the smallest accepted value.
+    settings = settings_from_options(values(**{name: 1}))
+    assert getattr(settings.models[0].limits, name) == 1
+
+
+@pytest.mark.parametrize(
+    ("backend", "device", "resolved"),
+    [
+        ("auto", "cpu", "onnx"),
+        ("auto", "cuda", "torch"),
+        ("onnx", "cuda", "onnx"),
+        ("torch", "cpu", "torch"),
+        ("fake", "cuda", "fake"),
+    ],
+)
+def test_resolved_backend(backend: str, device: str, resolved: str) -> None:
+    assert ModelSettings(backend=backend, device=device).resolved_backend == resolved
+
+
+def test_cli_parses_serve_flags() -> None:
+    args = cli.build_parser().parse_args(
+        [
+            *("serve", "--port", "9000"),
+            *("--served-model-name", "a", "--served-model-name", "b"),
+            *("--api-key", "k"),
+        ]
+    )
+    assert args.command == "serve"
+    assert args.port == 9000
+    assert args.served_model_name == ["a", "b"]
+    assert args.api_key == ["k"]
+    assert args.host == "127.0.0.1"
+    assert args.matryoshka is False
+
+
+def test_cli_switch_and_choices() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["serve", "--matryoshka"]).matryoshka is True
+    assert parser.parse_args(["serve", "--no-matryoshka"]).matryoshka is False
+    assert parser.parse_args(["serve", "--device", "cuda"]).device == "cuda"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--device", "tpu"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--port", "eighty"])
+
+
+def test_cli_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDSERVE_PORT", "9100")
+    monkeypatch.setenv("EMBEDSERVE_MATRYOSHKA", "true")
+    monkeypatch.setenv("EMBEDSERVE_API_KEY", "e1,e2")
+    parser = cli.build_parser()
+    args = parser.parse_args(["serve"])
+    assert args.port == 9100
+    assert args.matryoshka is True
+    assert args.api_key is None
+    assert args.api_key_env == ["e1", "e2"]
+    # The command line wins over the environment.
+    args = parser.parse_args(["serve", "--port", "9200", "--no-matryoshka"])
+    assert args.port == 9200
+    assert args.matryoshka is False
+
+
+def test_cli_bad_environment_value_raises_value_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDSERVE_PORT", "not-a-port")
+    with pytest.raises(ValueError, match="EMBEDSERVE_PORT"):
+        cli.build_parser()
+    assert cli.main(["serve"]) == 2
+
+
+def _help_entries(text: str) -> dict[str, str]:
+    """Map each flag of a help text to its whole entry (wrapped lines joined, spaces collapsed)."""
+    entries: dict[str, str] = {}
+    flag: str | None = None
+    for line in text.splitlines():
+        if line.startswith("  -"):
+            flag = line.split()[0].rstrip(",")
+            entries[flag] = line
+        elif flag is not None and line.startswith("    "):
+            entries[flag] += " " + line
+        else:
+            flag = None
+    return {flag: " ".join(entry.split()) for flag, entry in entries.items()}
+
+
+def test_help_lists_every_serve_option_with_its_environment_variable() -> None:
+    entries = _help_entries(cli.build_parser().format_help())
+    for option in SERVE_OPTIONS:
+        assert option.flag in entries, f"{option.flag} missing from --help"
+        assert re.search(rf"\(env {option.env_var}[;)]", entries[option.flag]), option.flag
+        assert option.env_var == "EMBEDSERVE_" + option.flag[2:].replace("-", "_").upper()
+
+
+def test_serve_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(["serve", "--help"])
+    assert exit_info.value.code == 0
+    entries = _help_entries(capsys.readouterr().out)
+    for option in SERVE_OPTIONS:
+        assert re.search(rf"\(env {option.env_var}[;)]", entries[option.flag]), option.flag
+
+
+def test_help_shows_environment_values_as_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDSERVE_MAX_BATCH_TOKENS", "777")
+    monkeypatch.setenv("EMBEDSERVE_SERVED_MODEL_NAME", "x,y")
+    entries = _help_entries(cli.build_parser().format_help())
+    assert "default: 777)" in entries["--max-batch-tokens"]
+    assert "default: x,y)" in entries["--served-model-name"]
+
+
+def test_indented_comment_in_api_key_file_is_not_a_key(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys.txt"
+    key_file.write_text("real-key\n   # a comment\n", encoding="utf-8")
+    settings = settings_from_options(values(api_key_file=str(key_file)))
+    assert settings.api_keys == ("real-key",)
