@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -76,6 +82,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_SchedulerCollector(runners))
+        ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, CPU seconds
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         """Count one finished request."""
