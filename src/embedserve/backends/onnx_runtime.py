@@ -15,12 +15,14 @@ from embedserve.models.spec import ModelSpec
 
 
 def session_options() -> ort.SessionOptions:
-    """Full graph optimisation, one intra-op thread per core, sequential execution."""
+    """Full graph optimisation, one intra-op thread per core, sequential execution, and no
+    busy-waiting between batches (the event loop and tokenizer share these cores)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = os.cpu_count() or 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
