@@ -27,8 +27,8 @@ run: install                           ## serve the bundled model on $(HOST):$(P
 	$(BIN)/embedserve serve --host $(HOST) --port $(PORT) $(ARGS)
 
 lint: install-test
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: install-test
 	$(BIN)/mypy

@@ -39,8 +39,7 @@ from embedserve.engine import ModelRunner
 from embedserve.models import BUNDLED_MODEL_ID, bundled_model_path
 from embedserve.pooling import pool
 from embedserve.postprocess import finalize
-from embedserve.scheduler.batching import select_batch
-from embedserve.scheduler.scheduler import pad_batch
+from embedserve.scheduler.batching import pad_batch, select_batch
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -161,6 +160,7 @@ def running(
     name: str,
     command: list[str],
     port: int,
+    *,
     path: str,
     model: str,
     cwd: Path | None = None,
@@ -200,7 +200,7 @@ def embedserve_server(cache_dir: Path) -> contextlib.AbstractContextManager[Serv
     port = free_port()
     command = [sys.executable, "-m", "embedserve", "serve", "--port", str(port)]
     command += ["--cache-dir", str(cache_dir), "--log-level", "warning"]
-    return running("embedserve", command, port, "/v1/embeddings", BUNDLED_MODEL_ID)
+    return running("embedserve", command, port, path="/v1/embeddings", model=BUNDLED_MODEL_ID)
 
 
 def ensure_infinity() -> Path:
@@ -260,7 +260,9 @@ def infinity_server(workdir: Path) -> contextlib.AbstractContextManager[Server]:
         str(port),
     ]
     env = {"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
-    return running("infinity", command, port, "/embeddings", "all-MiniLM-L6-v2", model, env)
+    return running(
+        "infinity", command, port, path="/embeddings", model="all-MiniLM-L6-v2", cwd=model, env=env
+    )
 
 
 # --- (c) and (d): over HTTP ------------------------------------------------------------------

@@ -6,8 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embedserve.scheduler.batching import padded_cost, select_batch
-from embedserve.scheduler.scheduler import pad_batch
+from embedserve.scheduler.batching import pad_batch, padded_cost, select_batch
 
 lengths_strategy = st.lists(st.integers(1, 600), min_size=1, max_size=80)
 budget_strategy = st.integers(1, 4096)
@@ -204,3 +203,28 @@ def test_pad_batch_properties(token_lists: list[list[int]], side: str, pad_id: i
             assert real[-1] == width - 1
         else:
             assert real[0] == 0
+
+
+@given(
+    lengths=st.lists(st.integers(1, 300), min_size=1, max_size=80),
+    max_padding=st.sampled_from([0.0, 0.05, 0.25, 0.5]),
+)
+def test_padding_share_stays_within_the_limit(lengths: list[int], max_padding: float) -> None:
+    batch = select_batch(
+        lengths, max_batch_tokens=100_000, max_batch_size=512, window=1024, max_padding=max_padding
+    )
+    assert 0 in batch
+    chosen = [lengths[p] for p in batch]
+    if len(chosen) > 1:
+        padded = padded_cost(chosen)
+        assert padded - sum(chosen) <= max_padding * padded
+
+
+def test_padding_limit_splits_mixed_lengths() -> None:
+    lengths = [10, 100, 11, 98, 12]
+    unlimited = select_batch(lengths, max_batch_tokens=4096, max_batch_size=512, window=1024)
+    assert sorted(unlimited) == [0, 1, 2, 3, 4]
+    tight = select_batch(
+        lengths, max_batch_tokens=4096, max_batch_size=512, window=1024, max_padding=0.25
+    )
+    assert sorted(tight) == [0, 2, 4]  # the short ones, with the oldest item

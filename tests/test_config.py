@@ -202,7 +202,7 @@ def test_missing_api_key_file_raises_os_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["max_batch_tokens", "max_client_batch_size", "max_request_tokens", "max_queue_tokens"]
+    "name", ["max_batch_tokens", "max_client_batch_size", "max_request_tokens"]
 )
 @pytest.mark.parametrize("bad", [0, -1])
 def test_limits_below_one_are_rejected(name: str, bad: int) -> None:
@@ -212,6 +212,15 @@ def test_limits_below_one_are_rejected(name: str, bad: int) -> None:
     # 1 is the smallest accepted value.
     settings = settings_from_options(values(**{name: 1}))
     assert getattr(settings.models[0].limits, name) == 1
+
+
+def test_queue_limits_accept_auto_and_reject_negatives() -> None:
+    auto = settings_from_options(values(max_queue_tokens=0)).models[0].limits
+    assert auto.max_queue_tokens == 0 and auto.max_queue_seconds == 2.0
+    with pytest.raises(ValueError, match="--max-queue-tokens"):
+        settings_from_options(values(max_queue_tokens=-1))
+    with pytest.raises(ValueError, match="--max-queue-seconds"):
+        settings_from_options(values(max_queue_seconds=0))
 
 
 @pytest.mark.parametrize(

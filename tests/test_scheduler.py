@@ -156,3 +156,29 @@ async def test_stop_fails_pending_requests(bundled_spec: ModelSpec) -> None:
     assert (await running).shape == (1, 384)
     with pytest.raises(NotReady):
         await scheduler.embed([[101, 7, 102]], l2_normalize)
+
+
+def test_admission_sizing_helpers() -> None:
+    from embedserve.scheduler.admission import auto_queue_tokens, retry_after_seconds
+
+    assert auto_queue_tokens(10_000, 4096, 2.0) == 20_000
+    assert auto_queue_tokens(1_000, 4096, 2.0) == 4096  # never below one batch
+    assert retry_after_seconds(0, 5000.0) == 1
+    assert retry_after_seconds(12_000, 5000.0) == 3
+    assert retry_after_seconds(12_000, None) == 1
+
+
+async def test_auto_queue_limit_comes_from_measured_speed(bundled_spec: ModelSpec) -> None:
+    from embedserve.engine import ModelRunner
+    from tests.conftest import MODEL_ID
+
+    backend = FakeBackend(bundled_spec, delay_s=0.05)  # about 4096 tokens / 0.05 s
+    runner = ModelRunner(bundled_spec, [MODEL_ID], lambda: backend)
+    await asyncio.to_thread(runner.load)
+    try:
+        assert runner.scheduler is not None
+        speed = runner.scheduler.tokens_per_second
+        assert speed is not None and 20_000 < speed < 90_000
+        assert runner.scheduler.max_queue_tokens == int(speed * 2.0)
+    finally:
+        runner.close()

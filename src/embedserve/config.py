@@ -26,7 +26,16 @@ class BatchingLimits:
     max_batch_tokens: int = 4096
     max_client_batch_size: int = 2048
     max_request_tokens: int = 300_000
-    max_queue_tokens: int = 65_536
+    max_queue_tokens: int = 0  # 0: auto, `max_queue_seconds` of work as measured at start-up
+    max_queue_seconds: float = 2.0
+    max_padding: float = 0.0  # 0: auto, CPU_MAX_PADDING on cpu, CUDA_MAX_PADDING on cuda
+
+
+# Share of a batch's computed tokens that may be padding. Measured on 2 AVX2 cores, mixed
+# lengths: 0.05 gives 6.3-6.5k tokens/s over HTTP, 0.25 gives 5.6k, no limit 4.5k.
+# GPUs gain more from large batches than they lose to padding.
+CPU_MAX_PADDING = 0.05
+CUDA_MAX_PADDING = 0.5
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,22 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "--max-queue-tokens",
         int,
         _defaults.max_queue_tokens,
-        "admission control: tokens waiting per model before new requests get 429",
+        "admission control: tokens waiting per model before new requests get 429; "
+        "0 = auto: --max-queue-seconds of work, from the speed measured at start-up",
+    ),
+    Option(
+        "--max-queue-seconds",
+        float,
+        _defaults.max_queue_seconds,
+        "with --max-queue-tokens 0: how much queued work (in seconds of forward passes) is "
+        "admitted; lower it to bound latency under overload",
+    ),
+    Option(
+        "--max-padding",
+        float,
+        _defaults.max_padding,
+        "largest share of padding tokens in a forward batch (length-sorted batches are cut "
+        f"beyond it); 0 = auto: {CPU_MAX_PADDING} on cpu, {CUDA_MAX_PADDING} on cuda",
     ),
     Option(
         "--max-payload-bytes",
@@ -218,10 +242,13 @@ def settings_from_options(values: Mapping[str, Any]) -> ServerSettings:
         max_client_batch_size=values["max_client_batch_size"],
         max_request_tokens=values["max_request_tokens"],
         max_queue_tokens=values["max_queue_tokens"],
+        max_queue_seconds=values["max_queue_seconds"],
+        max_padding=values["max_padding"],
     )
     for name, value in vars(limits).items():
-        if value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        lowest = {"max_queue_tokens": 0, "max_queue_seconds": 0.01, "max_padding": 0}.get(name, 1)
+        if value < lowest:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least {lowest}, got {value}")
     model = ModelSettings(
         path=Path(values["model"]).expanduser() if values.get("model") else None,
         served_names=tuple(values.get("served_model_name") or ()),

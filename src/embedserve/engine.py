@@ -13,7 +13,13 @@ from pathlib import Path
 
 from embedserve.backends import Backend, create_backend
 from embedserve.backends.base import FloatArray
-from embedserve.config import BatchingLimits, ModelSettings, ServerSettings
+from embedserve.config import (
+    CPU_MAX_PADDING,
+    CUDA_MAX_PADDING,
+    BatchingLimits,
+    ModelSettings,
+    ServerSettings,
+)
 from embedserve.errors import (
     ContextLengthExceeded,
     EmptyInput,
@@ -33,7 +39,8 @@ from embedserve.models import (
 )
 from embedserve.postprocess import finalize
 from embedserve.scheduler import Scheduler
-from embedserve.scheduler.scheduler import pad_batch
+from embedserve.scheduler.admission import auto_queue_tokens, measure_tokens_per_second
+from embedserve.scheduler.batching import pad_batch
 from embedserve.tokenization import TextTokenizer, check_token_ids
 
 log = logging.getLogger(__name__)
@@ -139,21 +146,31 @@ class ModelRunner:
         started = time.perf_counter()
         backend = self._backend_factory()
         warmup = self.tokenizer.encode(["warm up the model"])
+        backend.forward(*pad_batch(warmup, self.spec.pad_token_id, self.spec.padding_side))
+        limits = self.limits
+        speed = measure_tokens_per_second(backend, self.spec, limits.max_batch_tokens)
+        queue_tokens = limits.max_queue_tokens or auto_queue_tokens(
+            speed, limits.max_batch_tokens, limits.max_queue_seconds
+        )
+        default_padding = CUDA_MAX_PADDING if self.device == "cuda" else CPU_MAX_PADDING
         scheduler = Scheduler(
             backend,
             self.spec,
-            max_batch_tokens=self.limits.max_batch_tokens,
-            max_queue_tokens=self.limits.max_queue_tokens,
+            max_batch_tokens=limits.max_batch_tokens,
+            max_queue_tokens=queue_tokens,
+            max_padding=limits.max_padding or default_padding,
+            tokens_per_second=speed,
         )
-        backend.forward(*pad_batch(warmup, self.spec.pad_token_id, self.spec.padding_side))
         scheduler.start()
         self.backend, self.scheduler = backend, scheduler
         log.info(
-            "model %s ready on %s/%s in %.1fs",
+            "model %s ready on %s/%s in %.1fs: %.0f tokens/s per full batch, queue limit %d tokens",
             self.id,
             self.backend_name,
             self.device,
             time.perf_counter() - started,
+            speed,
+            queue_tokens,
         )
 
     def close(self) -> None:

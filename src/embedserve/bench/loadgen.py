@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from embedserve.bench.report import Report, Sample, summarize
 
+MAX_BACKOFF_S = 5.0
 _RSS_LINE = re.compile(rb"^process_resident_memory_bytes\s+(\S+)", re.MULTILINE)
 
 
@@ -103,35 +104,45 @@ class LoadGenerator:
         return orjson.dumps(body)
 
     async def _send(self, session: aiohttp.ClientSession, number: int) -> Sample:
+        sample, _ = await self._exchange(session, number)
+        return sample
+
+    async def _exchange(self, session: aiohttp.ClientSession, number: int) -> tuple[Sample, float]:
+        """One request; also returns the server's Retry-After (seconds, 0 if none)."""
         payload = self._payload(number)
         started = time.perf_counter()
         try:
             async with session.post(self._endpoint, data=payload, headers=self._headers) as resp:
                 body = await resp.read()
                 status: int | str = resp.status
+                retry_after = resp.headers.get("retry-after", "")
         except TimeoutError:
-            return Sample(time.perf_counter() - started, "timeout", 0, 0)
+            return Sample(time.perf_counter() - started, "timeout", 0, 0), 0.0
         except aiohttp.ClientError:
-            return Sample(time.perf_counter() - started, "error", 0, 0)
+            return Sample(time.perf_counter() - started, "error", 0, 0), 0.0
         latency = time.perf_counter() - started
         if status != 200:
-            return Sample(latency, status, 0, 0)
+            wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 0.0
+            return Sample(latency, status, 0, 0), wait
         parsed = orjson.loads(body)
         inputs = len(parsed.get("data", ()))
         if inputs != self.settings.inputs_per_request:
-            return Sample(latency, "bad_response", 0, 0)
+            return Sample(latency, "bad_response", 0, 0), 0.0
         if self.settings.token_counts is not None:
             tokens = sum(self.settings.token_counts[i] for i in self._positions(number))
         else:
             tokens = int(parsed["usage"]["prompt_tokens"])
-        return Sample(latency, 200, inputs, tokens)
+        return Sample(latency, 200, inputs, tokens), 0.0
 
-    async def _record(self, session: aiohttp.ClientSession, number: int, bar: tqdm[Any]) -> None:
-        self.samples.append(await self._send(session, number))
+    async def _record(self, session: aiohttp.ClientSession, number: int, bar: tqdm[Any]) -> float:
+        """Send, store the sample, sample RSS when due; returns the Retry-After asked for."""
+        sample, retry_after = await self._exchange(session, number)
+        self.samples.append(sample)
         bar.update(1)
         every = self.settings.rss_every
         if every and len(self.samples) % every == 0:
             self.rss_mb.append(await self.sample_rss(session))
+        return retry_after
 
     async def sample_rss(self, session: aiohttp.ClientSession) -> float:
         """Server RSS in MiB: from /proc when the pid is given, else from its /metrics."""
@@ -146,7 +157,9 @@ class LoadGenerator:
             while self._next < self.settings.requests:
                 number = self._next
                 self._next += 1
-                await self._record(session, number, bar)
+                retry_after = await self._record(session, number, bar)
+                if retry_after:  # as the openai SDK does: back off when told to
+                    await asyncio.sleep(min(retry_after, MAX_BACKOFF_S))
 
         await asyncio.gather(*(client() for _ in range(self.settings.concurrency)))
 

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from embedserve.backends.base import Backend, FloatArray, IntArray
+from embedserve.backends.base import Backend, FloatArray
 from embedserve.errors import BackendFailure, EmbedServeError, NotReady, Overloaded
 from embedserve.models.spec import ModelSpec
 from embedserve.pooling import pool
-from embedserve.scheduler.batching import select_batch
+from embedserve.scheduler.admission import retry_after_seconds
+from embedserve.scheduler.batching import pad_batch, select_batch
 
 log = logging.getLogger(__name__)
 Finisher = Callable[[FloatArray], FloatArray]
@@ -102,19 +103,28 @@ class Scheduler:
         max_queue_tokens: int,
         max_batch_size: int = 512,
         window: int = 1024,
+        max_padding: float = 1.0,
+        tokens_per_second: float | None = None,
     ) -> None:
         self._backend = backend
         self._spec = spec
         self._max_batch_tokens = max_batch_tokens
         self._max_queue_tokens = max_queue_tokens
         self._max_batch_size = max_batch_size
-        self._window = window
+        self._window = max(window, 1)
+        self._max_padding = max_padding
+        self.tokens_per_second = tokens_per_second
         self._pending: list[_Item] = []
         self._queued_tokens = 0
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.stats = SchedulerStats()
+
+    @property
+    def max_queue_tokens(self) -> int:
+        """The admission limit in tokens."""
+        return self._max_queue_tokens
 
     @property
     def queued_tokens(self) -> int:
@@ -158,7 +168,8 @@ class Scheduler:
                 self.stats.rejected_requests += 1
                 raise Overloaded(
                     f"the server is at capacity ({self._queued_tokens} tokens queued, limit "
-                    f"{self._max_queue_tokens}); retry after a short wait"
+                    f"{self._max_queue_tokens}); retry after a short wait",
+                    retry_after_s=retry_after_seconds(self._queued_tokens, self.tokens_per_second),
                 )
             self._pending.extend(_Item(ids, request, row) for row, ids in enumerate(token_lists))
             self._queued_tokens += tokens
@@ -190,6 +201,7 @@ class Scheduler:
             max_batch_tokens=self._max_batch_tokens,
             max_batch_size=self._max_batch_size,
             window=self._window,
+            max_padding=self._max_padding,
         )
         chosen = set(positions)
         batch = [live[p] for p in positions]
@@ -232,17 +244,3 @@ class Scheduler:
         self.stats.items += len(batch)
         self.stats.real_tokens += int(mask.sum())
         self.stats.padded_tokens += int(mask.size)
-
-
-def pad_batch(
-    token_lists: Sequence[Sequence[int]], pad_id: int, side: str = "right"
-) -> tuple[IntArray, IntArray]:
-    """Pad token lists into `(input_ids, attention_mask)` int64 matrices, left or right."""
-    width = max(len(ids) for ids in token_lists)
-    input_ids = np.full((len(token_lists), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(token_lists), width), dtype=np.int64)
-    for row, ids in enumerate(token_lists):
-        span = slice(width - len(ids), width) if side == "left" else slice(0, len(ids))
-        input_ids[row, span] = ids
-        mask[row, span] = 1
-    return input_ids, mask
