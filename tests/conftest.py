@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
 from embedserve.api import create_app
 from embedserve.backends.fake import FakeBackend
@@ -142,3 +144,25 @@ def real_server(
     server = start_server(["--cache-dir", str(onnx_cache_dir)], log_path)
     yield server
     server.stop()
+
+
+@contextlib.contextmanager
+def uvicorn_in_thread(engine: Engine) -> Iterator[str]:
+    """A real uvicorn server (own event loop, real sockets) in a background thread."""
+    port = free_port()
+    config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(base_url + "/health", timeout=1).status_code == 200:
+                break
+        time.sleep(0.05)
+    try:
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -182,3 +182,18 @@ async def test_auto_queue_limit_comes_from_measured_speed(bundled_spec: ModelSpe
         assert runner.scheduler.max_queue_tokens == int(speed * 2.0)
     finally:
         runner.close()
+
+
+async def test_full_queue_refuses_before_any_work(slow: tuple[Scheduler, FakeBackend]) -> None:
+    scheduler, _ = slow  # max_queue_tokens=50
+    scheduler.check_not_full()  # empty: no refusal
+    running = asyncio.ensure_future(scheduler.embed([[101, 5, 102]], l2_normalize))
+    await asyncio.sleep(0.05)
+    queued = asyncio.ensure_future(scheduler.embed([[101] + [6] * 48 + [102]], l2_normalize))
+    await asyncio.sleep(0)
+    assert scheduler.queued_tokens == 50
+    with pytest.raises(Overloaded) as refused:
+        scheduler.check_not_full()
+    assert refused.value.retry_after_s >= 1
+    await asyncio.gather(running, queued)
+    scheduler.check_not_full()

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from embedserve.api import create_app
 from embedserve.engine import Engine
 from embedserve.models import ModelSpec
-from tests.conftest import MODEL_ID, ServerProcess, fake_runner, free_port, start_server
+from tests.conftest import MODEL_ID, ServerProcess, fake_runner, start_server, uvicorn_in_thread
 
 EMBED = "/v1/embeddings"
 
@@ -92,28 +88,6 @@ def test_bad_model_directory_fails_fast_with_a_clear_message(tmp_path: Path) -> 
     )
     assert result.returncode != 0
     assert "config.json" in result.stderr
-
-
-@contextlib.contextmanager
-def uvicorn_in_thread(engine: Engine) -> Iterator[str]:
-    """A real uvicorn server (own event loop, real sockets) in a background thread."""
-    port = free_port()
-    config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(base_url + "/health", timeout=1).status_code == 200:
-                break
-        time.sleep(0.05)
-    try:
-        yield base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def test_client_disconnect_drops_queued_items(bundled_spec: ModelSpec) -> None:

@@ -158,19 +158,30 @@ class Scheduler:
             self._cancel(request)
             raise
 
+    def check_not_full(self) -> None:
+        """Raise `Overloaded` now if no request could be admitted (any request has >= 1 token)."""
+        if self._queued_tokens >= self._max_queue_tokens:
+            with self._cond:
+                self._refuse_if(self._queued_tokens >= self._max_queue_tokens)
+
+    def _refuse_if(self, full: bool) -> None:
+        """Raise `Overloaded` when `full` (caller holds the lock)."""
+        if full:
+            self.stats.rejected_requests += 1
+            raise Overloaded(
+                f"the server is at capacity ({self._queued_tokens} tokens queued, limit "
+                f"{self._max_queue_tokens}); retry after a short wait",
+                retry_after_s=retry_after_seconds(self._queued_tokens, self.tokens_per_second),
+            )
+
     def _submit(self, token_lists: Sequence[Sequence[int]], finish: Finisher) -> _Request:
         tokens = sum(len(ids) for ids in token_lists)
         request = _Request(asyncio.get_running_loop(), len(token_lists), finish)
         with self._cond:
             if self._stopping:
                 raise NotReady("the server is shutting down; retry on another replica")
-            if self._queued_tokens and self._queued_tokens + tokens > self._max_queue_tokens:
-                self.stats.rejected_requests += 1
-                raise Overloaded(
-                    f"the server is at capacity ({self._queued_tokens} tokens queued, limit "
-                    f"{self._max_queue_tokens}); retry after a short wait",
-                    retry_after_s=retry_after_seconds(self._queued_tokens, self.tokens_per_second),
-                )
+            queued = self._queued_tokens
+            self._refuse_if(bool(queued) and queued + tokens > self._max_queue_tokens)
             self._pending.extend(_Item(ids, request, row) for row, ids in enumerate(token_lists))
             self._queued_tokens += tokens
             self._cond.notify()
