@@ -45,7 +45,6 @@ from embedserve.tokenization import TextTokenizer, check_token_ids
 
 log = logging.getLogger(__name__)
 BackendFactory = Callable[[], Backend]
-INLINE_TOKENIZE_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -284,7 +283,8 @@ class Engine:
         runner.scheduler.check_not_full()  # a sure 429 costs no tokenization
         if params.texts is not None:
             encode = functools.partial(runner.tokenizer.encode, truncate_to=truncate_to)
-            token_lists = await self._off_loop_if_large(encode, params.texts)
+            loop = asyncio.get_running_loop()
+            token_lists = await loop.run_in_executor(self._tokenizer_pool, encode, params.texts)
         else:
             assert params.token_ids is not None
             check_token_ids(params.token_ids, spec.vocab_size)
@@ -294,16 +294,6 @@ class Engine:
         finish = functools.partial(finalize, dimensions=params.dimensions, normalize=spec.normalize)
         vectors = await runner.scheduler.embed(token_lists, finish)
         return EmbedResult(model=params.model or runner.id, vectors=vectors, prompt_tokens=total)
-
-    async def _off_loop_if_large(
-        self, encode: Callable[[Sequence[str]], list[list[int]]], texts: Sequence[str]
-    ) -> list[list[int]]:
-        """Tokenize in the pool, except tiny requests: for a sentence or two the thread hop
-        costs more event-loop time than the tokenizer does (measured: ~20 us per short text)."""
-        if sum(len(text) for text in texts) <= INLINE_TOKENIZE_CHARS:
-            return encode(texts)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._tokenizer_pool, encode, texts)
 
     async def tokenize(
         self, texts: Sequence[str], *, model: str | None = None, add_special_tokens: bool = True
