@@ -161,8 +161,8 @@ async def test_stop_fails_pending_requests(bundled_spec: ModelSpec) -> None:
 def test_admission_sizing_helpers() -> None:
     from embedserve.scheduler.admission import auto_queue_tokens, retry_after_seconds
 
-    assert auto_queue_tokens(10_000, 4096, 2.0) == 20_000
-    assert auto_queue_tokens(1_000, 4096, 2.0) == 4096  # never below one batch
+    assert auto_queue_tokens(10_000, 256, 2.0) == 20_000
+    assert auto_queue_tokens(100, 256, 2.0) == 256  # never below one maximal input
     assert retry_after_seconds(0, 5000.0) == 1
     assert retry_after_seconds(12_000, 5000.0) == 3
     assert retry_after_seconds(12_000, None) == 1

@@ -150,7 +150,7 @@ class ModelRunner:
         limits = self.limits
         speed = measure_tokens_per_second(backend, self.spec, limits.max_batch_tokens)
         queue_tokens = limits.max_queue_tokens or auto_queue_tokens(
-            speed, limits.max_batch_tokens, limits.max_queue_seconds
+            speed, self.spec.max_length, limits.max_queue_seconds
         )
         default_padding = CUDA_MAX_PADDING if self.device == "cuda" else CPU_MAX_PADDING
         scheduler = Scheduler(

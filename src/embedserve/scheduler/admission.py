@@ -26,9 +26,9 @@ def measure_tokens_per_second(backend: Backend, spec: ModelSpec, batch_tokens: i
     return input_ids.size / max(best, 1e-6)
 
 
-def auto_queue_tokens(tokens_per_second: float, max_batch_tokens: int, seconds: float) -> int:
-    """Queue about `seconds` of work, but never less than one full batch."""
-    return max(max_batch_tokens, int(tokens_per_second * seconds))
+def auto_queue_tokens(tokens_per_second: float, max_input_tokens: int, seconds: float) -> int:
+    """Queue about `seconds` of work, but never less than one input of the model's max length."""
+    return max(max_input_tokens, int(tokens_per_second * seconds))
 
 
 def retry_after_seconds(queued_tokens: int, tokens_per_second: float | None) -> int:
