@@ -6,7 +6,7 @@ PORT   := $(or $(PORT),$(EMBEDSERVE_PORT),8000)
 ARGS   ?=
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck unit clean
+.PHONY: run test install install-test lint typecheck unit bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ unit: install-test
 	$(BIN)/pytest -q $(ARGS)
 
 test: lint typecheck unit              ## install with test extras, lint, type-check and run every test
+
+bench: install-test                    ## the full comparison (about 15 min with the soak): benchmarks/results/
+	$(BIN)/python benchmarks/compare.py --soak 100000
+
+bench-quick: install-test              ## the same on 500 texts, no soak (about 4 min)
+	$(BIN)/python benchmarks/compare.py --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -512,7 +512,7 @@ def main() -> int:
         ]
         if args.soak:
             result["soak"] = soak(server, short, short_counts, args.soak)
-    with embedserve_server(cache_dir, "--max-queue-seconds", "0.5") as server:
+    with embedserve_server(cache_dir, "--max-queue-seconds", "0.25") as server:
         result["overload"].append(
             overload(
                 server,
@@ -520,7 +520,7 @@ def main() -> int:
                 mixed_counts,
                 rate,
                 seconds=args.overload_seconds,
-                label="--max-queue-seconds 0.5",
+                label="--max-queue-seconds 0.25",
             )
         )
     if not args.skip_infinity:

@@ -19,7 +19,7 @@ from embedserve.api.schemas import (
     TokenizeRequest,
 )
 from embedserve.engine import EmbedResult, Engine, ModelInfo
-from embedserve.errors import EmbedServeError, InvalidRequest, NotReady
+from embedserve.errors import InvalidRequest
 from embedserve.postprocess import to_base64
 
 log = logging.getLogger(__name__)
@@ -298,6 +298,3 @@ async def metrics(request: Request) -> Response:
     return Response(
         request.app.state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
     )
-
-
-__all__ = ["EmbedServeError", "NotReady", "router"]
