@@ -48,27 +48,27 @@ INFINITY_VERSION = "0.0.78"
 CONCURRENCY = (1, 8, 32, 128)
 
 
-def median_time(fn: Callable[[], object], repeats: int) -> tuple[float, list[float]]:
-    """Median wall time of `fn` over `repeats` runs (after one untimed warm-up)."""
-    fn()
+def timed_runs(fn: Callable[[], object], runs: int, warmups: int) -> list[float]:
+    """Wall time of each of `runs` calls of `fn`, after `warmups` untimed ones."""
+    for _ in range(warmups):
+        fn()
     times = []
-    for _ in range(repeats):
+    for _ in range(runs):
         started = time.perf_counter()
         fn()
         times.append(time.perf_counter() - started)
+    return times
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> tuple[float, list[float]]:
+    """Median wall time of `fn` over `repeats` runs (after one untimed warm-up)."""
+    times = timed_runs(fn, repeats, warmups=1)
     return statistics.median(times), times
 
 
 def single_latency_ms(fn: Callable[[], object], calls: int = 200) -> float:
     """Median latency of one call, in ms."""
-    for _ in range(10):
-        fn()
-    samples = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000
+    return statistics.median(timed_runs(fn, calls, warmups=10)) * 1000
 
 
 # --- (a) and (b): in-process ---------------------------------------------------------------
