@@ -60,7 +60,7 @@ def test_option_defaults_reads_environment() -> None:
     assert defaults["host"] == "0.0.0.0"
     assert defaults["max_batch_tokens"] == 1024
     assert defaults["device"] == "cuda"
-    assert defaults["model"] == "/models/x"
+    assert defaults["model"] == ["/models/x"]  # repeatable: a comma-separated list
     assert defaults["backend"] == "auto"
 
 
@@ -154,7 +154,7 @@ def test_settings_from_options_values() -> None:
         values(
             host="0.0.0.0",
             port=9000,
-            model="~/models/e5",
+            model=["~/models/e5"],
             served_model_name=["e5", "e5-alias"],
             backend="torch",
             device="cuda",

@@ -169,3 +169,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EmbedServeError as exc:
         print(f"embedserve: {exc.message}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # e.g. one served name used by two models
+        print(f"embedserve: {exc}", file=sys.stderr)
+        return 2

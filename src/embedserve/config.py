@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,10 @@ class ModelSettings:
     backend: str = "auto"
     device: str = "cpu"
     matryoshka: bool = False
+    # Overrides of what the model directory declares (None: take the directory's word).
+    pooling: str | None = None
+    normalize: bool | None = None
+    max_length: int | None = None
     limits: BatchingLimits = field(default_factory=BatchingLimits)
 
     @property
@@ -101,8 +105,17 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "--model",
         str,
         None,
-        "model directory (Hugging Face or sentence-transformers layout); "
-        "default: the bundled sentence-transformers/all-MiniLM-L6-v2",
+        "model directory (Hugging Face or sentence-transformers layout); repeat to serve "
+        "several, each under its directory's name. Default: the bundled "
+        "sentence-transformers/all-MiniLM-L6-v2",
+        repeatable=True,
+    ),
+    Option(
+        "--config",
+        str,
+        None,
+        "JSON or YAML file listing the models to serve, with per-model settings "
+        "(see README, 'Models'); flags give the defaults of its entries",
     ),
     Option(
         "--served-model-name",
@@ -245,18 +258,14 @@ def settings_from_options(values: Mapping[str, Any]) -> ServerSettings:
         max_queue_seconds=values["max_queue_seconds"],
         max_padding=values["max_padding"],
     )
-    for name, value in vars(limits).items():
-        lowest = {"max_queue_tokens": 0, "max_queue_seconds": 0.01, "max_padding": 0}.get(name, 1)
-        if value < lowest:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least {lowest}, got {value}")
-    model = ModelSettings(
-        path=Path(values["model"]).expanduser() if values.get("model") else None,
-        served_names=tuple(values.get("served_model_name") or ()),
+    check_limits(limits)
+    defaults = ModelSettings(
         backend=values["backend"],
         device=values["device"],
         matryoshka=bool(values["matryoshka"]),
         limits=limits,
     )
+    models = _models_from_options(values, defaults)
     return ServerSettings(
         host=values["host"],
         port=values["port"],
@@ -266,5 +275,35 @@ def settings_from_options(values: Mapping[str, Any]) -> ServerSettings:
         if values.get("cache_dir")
         else default_cache_dir(),
         log_level=values["log_level"],
-        models=(model,),
+        models=models,
     )
+
+
+def check_limits(limits: BatchingLimits) -> None:
+    """Reject limits below their smallest meaningful value."""
+    for name, value in vars(limits).items():
+        lowest = {"max_queue_tokens": 0, "max_queue_seconds": 0.01, "max_padding": 0}.get(name, 1)
+        if value < lowest:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least {lowest}, got {value}")
+
+
+def _models_from_options(
+    values: Mapping[str, Any], defaults: ModelSettings
+) -> tuple[ModelSettings, ...]:
+    """The bundled model, one per `--model`, or the entries of `--config`."""
+    paths = [Path(p).expanduser() for p in values.get("model") or []]
+    names = tuple(values.get("served_model_name") or ())
+    if values.get("config"):
+        if paths or names:
+            raise ValueError("give models either in --config or with --model, not both")
+        from embedserve.config_file import load_models_file
+
+        return load_models_file(Path(values["config"]).expanduser(), defaults)
+    if len(paths) > 1 and names:
+        raise ValueError(
+            "--served-model-name names one model; to name several, use --config "
+            "(each --model is otherwise served under its directory's name)"
+        )
+    if not paths:
+        return (replace(defaults, served_names=names),)
+    return tuple(replace(defaults, path=path, served_names=names) for path in paths)

@@ -34,6 +34,7 @@ from embedserve.models import (
     BUNDLED_MODEL_ALIASES,
     BUNDLED_MODEL_ID,
     ModelSpec,
+    Pooling,
     bundled_model_path,
     load_model_spec,
 )
@@ -127,12 +128,17 @@ class ModelRunner:
     @classmethod
     def from_settings(cls, settings: ModelSettings, cache_dir: Path) -> ModelRunner:
         """Read the model directory now; the backend loads later, in `load()`."""
+        spec = load_model_spec(
+            settings.path or bundled_model_path(),
+            pooling=Pooling(settings.pooling) if settings.pooling else None,
+            normalize=settings.normalize,
+            max_length=settings.max_length,
+            matryoshka=settings.matryoshka,
+        )
         if settings.path is None:
-            spec = load_model_spec(bundled_model_path(), matryoshka=settings.matryoshka)
             names = settings.served_names or (BUNDLED_MODEL_ID, *BUNDLED_MODEL_ALIASES)
         else:
-            spec = load_model_spec(settings.path, matryoshka=settings.matryoshka)
-            names = settings.served_names or (spec.path.name,)
+            names = settings.served_names or (settings.path.name,)
         kind = settings.resolved_backend
         factory = functools.partial(
             create_backend, kind, spec, device=settings.device, cache_dir=cache_dir

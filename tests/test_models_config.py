@@ -1,0 +1,158 @@
+"""Several models in one server: repeatable --model, the --config models file, routing by id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from embedserve.config import ModelSettings, option_defaults, settings_from_options
+from embedserve.config_file import load_models_file
+from embedserve.models import bundled_model_path
+from tests.conftest import start_server
+
+EMBED = "/v1/embeddings"
+
+
+def values(**overrides: object) -> dict[str, object]:
+    base = option_defaults({})
+    base.update(overrides)
+    return base
+
+
+def test_json_models_file(tmp_path: Path) -> None:
+    config = tmp_path / "models.json"
+    config.write_text(
+        json.dumps(
+            {
+                "models": [
+                    {
+                        "id": "mini",
+                        "aliases": ["m1", "m2"],
+                        "pooling": "cls",
+                        "max_batch_tokens": 512,
+                    },
+                    {"path": "weights/e5", "normalize": False, "max_length": 128},
+                ]
+            }
+        )
+    )
+    defaults = ModelSettings(backend="torch", device="cpu")
+    first, second = load_models_file(config, defaults)
+    assert first.served_names == ("mini", "m1", "m2") and first.path is None
+    assert first.pooling == "cls" and first.backend == "torch"
+    assert first.limits.max_batch_tokens == 512
+    assert first.limits.max_client_batch_size == defaults.limits.max_client_batch_size
+    assert second.path == tmp_path / "weights" / "e5"  # relative to the file
+    assert second.served_names == ("e5",)
+    assert (second.normalize, second.max_length) == (False, 128)
+
+
+def test_yaml_models_file(tmp_path: Path) -> None:
+    config = tmp_path / "models.yaml"
+    config.write_text("models:\n  - id: a\n    matryoshka: true\n  - id: b\n    backend: fake\n")
+    a, b = load_models_file(config, ModelSettings())
+    assert (a.served_names, a.matryoshka) == (("a",), True)
+    assert (b.served_names, b.backend) == (("b",), "fake")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"models": [{"id": "a", "colour": "red"}]}', "unknown keys"),
+        ('{"models": []}', "non-empty `models`"),
+        ('{"model": {}}', "non-empty `models`"),
+        ('{"models": [{"id": "a", "aliases": "b"}]}', "aliases"),
+        ('{"models": [{"id": "a", "max_batch_tokens": 0}]}', "--max-batch-tokens"),
+        ('{"models": [5]}', "must be an object"),
+        ("{not json", "cannot read"),
+    ],
+)
+def test_bad_models_files(tmp_path: Path, content: str, message: str) -> None:
+    config = tmp_path / "models.json"
+    config.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        load_models_file(config, ModelSettings())
+
+
+def test_repeated_model_flags(tmp_path: Path) -> None:
+    settings = settings_from_options(values(model=[str(tmp_path / "a"), str(tmp_path / "b")]))
+    assert [m.path for m in settings.models] == [tmp_path / "a", tmp_path / "b"]
+    with pytest.raises(ValueError, match="--served-model-name names one model"):
+        settings_from_options(values(model=["a", "b"], served_model_name=["x"]))
+    with pytest.raises(ValueError, match="not both"):
+        settings_from_options(values(model=["a"], config=str(tmp_path / "c.json")))
+    (bundled,) = settings_from_options(values()).models
+    assert bundled.path is None
+
+
+def test_two_models_in_one_server(tmp_path: Path, onnx_cache_dir: Path) -> None:
+    config = tmp_path / "models.yaml"
+    config.write_text(
+        "models:\n"
+        "  - id: minilm\n"
+        "    aliases: [minilm-mean]\n"
+        "  - id: minilm-cls\n"
+        "    pooling: cls\n"
+    )
+    server = start_server(
+        ["--config", str(config), "--cache-dir", str(onnx_cache_dir)], tmp_path / "server.log"
+    )
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=60) as client:
+            text = "Two models, one server."
+            mean = client.post(EMBED, json={"model": "minilm", "input": text}).json()
+            alias = client.post(EMBED, json={"model": "minilm-mean", "input": text}).json()
+            cls = client.post(EMBED, json={"model": "minilm-cls", "input": text}).json()
+            assert (mean["model"], alias["model"], cls["model"]) == (
+                "minilm",
+                "minilm-mean",
+                "minilm-cls",
+            )
+            a, b = np.array(mean["data"][0]["embedding"]), np.array(cls["data"][0]["embedding"])
+            assert alias["data"] == mean["data"]
+            assert float(a @ b) < 0.99  # different pooling, clearly different vectors
+            wrong = client.post(EMBED, json={"model": "minilm-max", "input": text})
+            assert wrong.status_code == 404
+            assert wrong.json()["error"]["code"] == "model_not_found"
+            assert "minilm-cls" in wrong.json()["error"]["message"]
+            omitted = client.post(EMBED, json={"input": text})
+            assert omitted.status_code == 400 and omitted.json()["error"]["param"] == "model"
+            ids = [card["id"] for card in client.get("/v1/models").json()["data"]]
+            assert ids == ["minilm", "minilm-mean", "minilm-cls"]
+            cards = {c["id"]: c for c in client.get("/v1/models").json()["data"]}
+            assert (cards["minilm"]["pooling"], cards["minilm-cls"]["pooling"]) == ("mean", "cls")
+            for name in ("minilm", "minilm-cls"):
+                assert client.get(f"/v2/models/{name}/ready").status_code == 200
+            metrics = client.get("/metrics").text
+            assert 'embedserve_batches_total{model="minilm-cls"}' in metrics
+    finally:
+        server.stop()
+
+
+def test_models_by_path_are_served_under_their_directory_names(tmp_path: Path) -> None:
+    for name in ("alpha", "beta"):
+        (tmp_path / name).symlink_to(bundled_model_path(), target_is_directory=True)
+    server = start_server(
+        [
+            "--backend",
+            "fake",
+            "--model",
+            str(tmp_path / "alpha"),
+            "--model",
+            str(tmp_path / "beta"),
+        ],
+        tmp_path / "server.log",
+    )
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+            ids = [card["id"] for card in client.get("/v1/models").json()["data"]]
+            assert ids == ["alpha", "beta"]
+            for name in ids:
+                ok = client.post(EMBED, json={"model": name, "input": "x"})
+                assert ok.status_code == 200 and ok.json()["model"] == name
+    finally:
+        server.stop()
