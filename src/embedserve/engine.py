@@ -38,6 +38,7 @@ from embedserve.models import (
     bundled_model_path,
     load_model_spec,
 )
+from embedserve.models.dense import projection
 from embedserve.postprocess import finalize
 from embedserve.scheduler import Scheduler
 from embedserve.scheduler.admission import auto_queue_tokens, measure_tokens_per_second
@@ -166,6 +167,7 @@ class ModelRunner:
             max_queue_tokens=queue_tokens,
             max_padding=limits.max_padding or default_padding,
             tokens_per_second=speed,
+            project=projection(self.spec.dense_dirs),
         )
         scheduler.start()
         self.backend, self.scheduler = backend, scheduler

@@ -12,8 +12,6 @@ from embedserve.errors import ModelLoadError
 
 # Tokenizer configs use huge sentinels (1e30) for "no limit"; anything above this is not a real one.
 _NO_LIMIT = 1_000_000
-_NORMALIZE_MODULE = "sentence_transformers.models.Normalize"
-_POOLING_MODULE = "sentence_transformers.models.Pooling"
 
 
 class Pooling(StrEnum):
@@ -39,6 +37,7 @@ class ModelSpec:
     padding_side: str
     pad_token_id: int
     matryoshka: bool = False
+    dense_dirs: tuple[Path, ...] = ()  # sentence-transformers Dense modules, applied in order
 
     @property
     def tokenizer_file(self) -> Path:
@@ -55,11 +54,19 @@ def _read_json(path: Path) -> Any:
         raise ModelLoadError(f"cannot read {path}: {exc}") from exc
 
 
+def module_kind(module: dict[str, Any]) -> str:
+    """`Pooling`, `Dense`, `Normalize`, ... whatever the package path of the class (it moved
+    from `sentence_transformers.models` to `sentence_transformers.base.modules` in 6.x)."""
+    return str(module.get("type", "")).rsplit(".", 1)[-1]
+
+
+def _module_dirs(path: Path, modules: list[dict[str, Any]] | None, kind: str) -> list[Path]:
+    return [path / str(m.get("path", "")) for m in modules or [] if module_kind(m) == kind]
+
+
 def _pooling_dir(path: Path, modules: list[dict[str, Any]] | None) -> Path:
-    for module in modules or []:
-        if module.get("type") == _POOLING_MODULE:
-            return path / str(module.get("path", "1_Pooling"))
-    return path / "1_Pooling"
+    found = _module_dirs(path, modules, "Pooling")
+    return found[0] if found else path / "1_Pooling"
 
 
 def _pooling_from_config(config: dict[str, Any] | None) -> Pooling | None:
@@ -131,12 +138,18 @@ def load_model_spec(
     if normalize is None:
         # modules.json is the model's own word; without it, OpenAI's behaviour (unit vectors).
         normalize = (
-            any(m.get("type") == _NORMALIZE_MODULE for m in modules)
+            any(module_kind(m) == "Normalize" for m in modules)
             if isinstance(modules, list)
             else True
         )
     hidden = config.get("hidden_size") or config.get("d_model")
     dimension = (pooling_config or {}).get("word_embedding_dimension") or hidden
+    dense_dirs = tuple(_module_dirs(path, modules, "Dense"))
+    for dense_dir in dense_dirs:
+        dense_config = _read_json(dense_dir / "config.json")
+        if not isinstance(dense_config, dict) or "out_features" not in dense_config:
+            raise ModelLoadError(f"{dense_dir}/config.json is missing or has no out_features")
+        dimension = dense_config["out_features"]
     if not isinstance(dimension, int) or not isinstance(config.get("vocab_size"), int):
         raise ModelLoadError(f"{path}/config.json lacks hidden_size or vocab_size")
     declared_max = _max_length(config, st_config, tok_config)
@@ -152,4 +165,5 @@ def load_model_spec(
         padding_side=str(tok_config.get("padding_side", "right")),
         pad_token_id=pad_id if isinstance(pad_id, int) else 0,
         matryoshka=matryoshka,
+        dense_dirs=dense_dirs,
     )

@@ -105,6 +105,7 @@ class Scheduler:
         window: int = 1024,
         max_padding: float = 1.0,
         tokens_per_second: float | None = None,
+        project: Finisher | None = None,
     ) -> None:
         self._backend = backend
         self._spec = spec
@@ -113,6 +114,7 @@ class Scheduler:
         self._max_batch_size = max_batch_size
         self._window = max(window, 1)
         self._max_padding = max_padding
+        self._project = project  # the model's Dense head, between pooling and post-processing
         self.tokens_per_second = tokens_per_second
         self._pending: list[_Item] = []
         self._queued_tokens = 0
@@ -239,6 +241,8 @@ class Scheduler:
             )
             hidden = self._backend.forward(input_ids, mask)
             pooled = pool(hidden, mask, self._spec.pooling)
+            if self._project is not None:
+                pooled = self._project(pooled)
             self._record(batch, mask)
             for position, item in enumerate(batch):
                 if item.request.live:
