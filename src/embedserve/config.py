@@ -51,6 +51,7 @@ class ModelSettings:
     pooling: str | None = None
     normalize: bool | None = None
     max_length: int | None = None
+    trust_remote_code: bool = False
     limits: BatchingLimits = field(default_factory=BatchingLimits)
 
     @property
@@ -194,6 +195,13 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         is_switch=True,
     ),
     Option(
+        "--trust-remote-code",
+        bool,
+        False,
+        "allow models whose config.json maps to their own Python code (auto_map) to run it",
+        is_switch=True,
+    ),
+    Option(
         "--cache-dir",
         str,
         None,
@@ -263,6 +271,7 @@ def settings_from_options(values: Mapping[str, Any]) -> ServerSettings:
         backend=values["backend"],
         device=values["device"],
         matryoshka=bool(values["matryoshka"]),
+        trust_remote_code=bool(values["trust_remote_code"]),
         limits=limits,
     )
     models = _models_from_options(values, defaults)

@@ -10,7 +10,15 @@ from typing import Any
 from embedserve.config import BatchingLimits, ModelSettings, check_limits
 
 _LIMIT_KEYS = {f.name for f in fields(BatchingLimits)}
-_MODEL_KEYS = {"backend", "device", "matryoshka", "pooling", "normalize", "max_length"}
+_MODEL_KEYS = {
+    "backend",
+    "device",
+    "matryoshka",
+    "pooling",
+    "normalize",
+    "max_length",
+    "trust_remote_code",
+}
 _KEYS = {"id", "aliases", "path"} | _MODEL_KEYS | _LIMIT_KEYS
 
 

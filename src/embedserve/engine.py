@@ -135,6 +135,7 @@ class ModelRunner:
             normalize=settings.normalize,
             max_length=settings.max_length,
             matryoshka=settings.matryoshka,
+            trust_remote_code=settings.trust_remote_code,
         )
         if settings.path is None:
             names = settings.served_names or (BUNDLED_MODEL_ID, *BUNDLED_MODEL_ALIASES)

@@ -20,7 +20,7 @@ EXPORT_FORMAT_VERSION = "2"  # bump when the exported graph changes shape or mea
 # Encoder families whose exported graph ONNX Runtime's BERT optimizer fuses (attention,
 # embedding + layer norm, skip layer norm, bias GELU): measured +15-20% tokens/s on 2 AVX2 cores.
 FUSABLE_MODEL_TYPES = {"bert", "roberta", "xlm-roberta", "distilbert", "camembert", "electra"}
-_HASHED_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
+_HASHED_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model", ".py")
 _MAX_ABS_DIFF = 1e-3
 
 
@@ -71,7 +71,10 @@ def export_to_onnx(spec: ModelSpec, destination: Path) -> None:
 
     # Eager attention exports the classic pattern that the fusion passes recognise.
     model = AutoModel.from_pretrained(
-        str(spec.path), dtype=torch.float32, attn_implementation="eager"
+        str(spec.path),
+        dtype=torch.float32,
+        attn_implementation="eager",
+        trust_remote_code=spec.trust_remote_code,
     ).eval()
     names = ["input_ids", "attention_mask"]
     if getattr(model.config, "type_vocab_size", 0):

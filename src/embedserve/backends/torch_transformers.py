@@ -31,7 +31,9 @@ class TorchBackend:
             raise ModelLoadError("--device cuda was asked for but PyTorch sees no CUDA device")
         if device == "cpu":
             torch.set_num_threads(os.cpu_count() or 1)
-        model = AutoModel.from_pretrained(str(spec.path), dtype=torch.float32)
+        model = AutoModel.from_pretrained(
+            str(spec.path), dtype=torch.float32, trust_remote_code=spec.trust_remote_code
+        )
         model = model.to(device).eval()
         uses_token_types = bool(getattr(model.config, "type_vocab_size", 0))
         return cls(model, torch.device(device), uses_token_types)

@@ -38,6 +38,7 @@ class ModelSpec:
     pad_token_id: int
     matryoshka: bool = False
     dense_dirs: tuple[Path, ...] = ()  # sentence-transformers Dense modules, applied in order
+    trust_remote_code: bool = False  # the operator allowed the model's own Python code
 
     @property
     def tokenizer_file(self) -> Path:
@@ -118,6 +119,7 @@ def load_model_spec(
     normalize: bool | None = None,
     max_length: int | None = None,
     matryoshka: bool = False,
+    trust_remote_code: bool = False,
 ) -> ModelSpec:
     """Derive pooling, max length, dimension and normalisation from a model directory.
 
@@ -127,6 +129,12 @@ def load_model_spec(
     config = _read_json(path / "config.json")
     if not isinstance(config, dict):
         raise ModelLoadError(f"{path} is not a model directory: it has no config.json")
+    if config.get("auto_map") and not trust_remote_code:
+        raise ModelLoadError(
+            f"{path} ships its own model code (auto_map in config.json: "
+            f"{sorted(config['auto_map'])}); it runs only if you allow it: review the code, then "
+            "start with --trust-remote-code (or `trust_remote_code: true` in --config)"
+        )
     if not (path / "tokenizer.json").is_file():
         raise ModelLoadError(f"{path} has no tokenizer.json (a fast tokenizer is required)")
     modules = _read_json(path / "modules.json")
@@ -166,4 +174,5 @@ def load_model_spec(
         pad_token_id=pad_id if isinstance(pad_id, int) else 0,
         matryoshka=matryoshka,
         dense_dirs=dense_dirs,
+        trust_remote_code=trust_remote_code,
     )

@@ -1,0 +1,98 @@
+"""Models that ship their own code run only with --trust-remote-code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertModel
+
+from embedserve.config import ModelSettings
+from embedserve.engine import EmbedParams, Engine, ModelRunner
+from embedserve.errors import ModelLoadError
+from embedserve.models import bundled_model_path, load_model_spec
+from embedserve.tokenization import TextTokenizer
+
+CUSTOM_CODE = """
+from transformers import BertConfig, BertModel
+
+
+class TinyCustomConfig(BertConfig):
+    model_type = "tiny-custom-bert"
+
+
+class TinyCustomModel(BertModel):
+    config_class = TinyCustomConfig
+"""
+
+
+@pytest.fixture(scope="module")
+def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("custom") / "tiny-custom"
+    torch.manual_seed(3)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        initializer_range=0.5,
+    )
+    BertModel(config).save_pretrained(path)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(bundled_model_path() / name, path / name)
+    (path / "modeling_tiny.py").write_text(CUSTOM_CODE)
+    data = json.loads((path / "config.json").read_text())
+    data["model_type"] = "tiny-custom-bert"
+    data["auto_map"] = {
+        "AutoConfig": "modeling_tiny.TinyCustomConfig",
+        "AutoModel": "modeling_tiny.TinyCustomModel",
+    }
+    (path / "config.json").write_text(json.dumps(data))
+    return path
+
+
+def test_refused_without_the_flag(custom_model: Path) -> None:
+    with pytest.raises(ModelLoadError, match="--trust-remote-code"):
+        load_model_spec(custom_model)
+    result = subprocess.run(
+        [sys.executable, "-m", "embedserve", "serve", "--model", str(custom_model)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "--trust-remote-code" in result.stderr and "auto_map" in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_runs_with_the_flag(custom_model: Path, onnx_cache_dir: Path, backend: str) -> None:
+    texts = ["custom code, allowed by the operator", "another text entirely", "x"]
+
+    async def run() -> np.ndarray:
+        settings = ModelSettings(path=custom_model, backend=backend, trust_remote_code=True)
+        engine = Engine([ModelRunner.from_settings(settings, onnx_cache_dir)])
+        await engine.start()
+        try:
+            return (await engine.embed(EmbedParams(texts=texts))).vectors
+        finally:
+            await engine.stop()
+
+    served = asyncio.run(run())
+    model = BertModel.from_pretrained(custom_model).eval()  # the same weights, stock class
+    tokenizer = TextTokenizer(load_model_spec(custom_model, trust_remote_code=True))
+    for row, ids in zip(served, tokenizer.encode(texts), strict=True):
+        with torch.inference_mode():
+            hidden = model(torch.tensor([ids])).last_hidden_state[0].numpy()
+        expected = hidden.mean(axis=0)
+        expected /= np.linalg.norm(expected)
+        assert float(row @ expected) >= 0.99999
