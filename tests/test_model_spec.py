@@ -285,3 +285,12 @@ def test_unsupported_pooling(tmp_path: Path, pooling: dict[str, Any]) -> None:
     path = make_model(tmp_path / "m", config=CONFIG, pooling=pooling)
     with pytest.raises(ModelLoadError):
         load_model_spec(path)
+
+
+def test_roberta_family_max_length_leaves_room_for_the_padding_offset(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(
+        '{"model_type": "xlm-roberta", "hidden_size": 8, "vocab_size": 100, '
+        '"max_position_embeddings": 514, "pad_token_id": 1}'
+    )
+    shutil.copy(bundled_model_path() / "tokenizer.json", tmp_path / "tokenizer.json")
+    assert load_model_spec(tmp_path).max_length == 512

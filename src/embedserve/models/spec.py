@@ -10,6 +10,17 @@ from typing import Any
 
 from embedserve.errors import ModelLoadError
 
+# Families whose position ids start after the padding index (RoBERTa's scheme): a table of
+# `max_position_embeddings` rows holds `max_position_embeddings - pad_token_id - 1` tokens.
+_POSITIONS_AFTER_PADDING = {
+    "roberta",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "camembert",
+    "mpnet",
+    "longformer",
+    "data2vec-text",
+}
 # Tokenizer configs use huge sentinels (1e30) for "no limit"; anything above this is not a real one.
 _NO_LIMIT = 1_000_000
 
@@ -106,6 +117,8 @@ def _max_length(
             candidates.append(int(declared))
     positions = config.get("max_position_embeddings")
     if isinstance(positions, int):
+        if config.get("model_type") in _POSITIONS_AFTER_PADDING:
+            positions -= int(config.get("pad_token_id") or 0) + 1
         candidates.append(positions)
     if not candidates:
         raise ModelLoadError("cannot tell the model's max length: no max_seq_length or positions")
