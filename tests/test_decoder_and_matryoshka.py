@@ -1,0 +1,125 @@
+"""A Qwen3-style decoder with LAST pooling and left padding, and a matryoshka model, on both
+backends, against sentence-transformers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sentence_transformers import SentenceTransformer
+from transformers import Qwen3Config, Qwen3Model
+
+from embedserve.config import ModelSettings
+from embedserve.engine import EmbedParams, Engine, ModelRunner
+from embedserve.models import Pooling, bundled_model_path, load_model_spec
+from tests.tiny_models import build_bert
+
+TEXTS = [
+    "a short one",
+    "a somewhat longer text, with more words in it, so the batch needs padding",
+    "x",
+    "héllo wörld 123",
+    " ".join(["decoder"] * 40),
+]
+
+
+def build_qwen3(path: Path) -> Path:
+    """Tiny random Qwen3 (the Qwen3-Embedding family): LAST pooling, left padding."""
+    torch.manual_seed(0)
+    config = Qwen3Config(
+        vocab_size=30522,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=128,
+        pad_token_id=0,
+        initializer_range=0.5,
+    )
+    Qwen3Model(config).save_pretrained(path)
+    for name in ("tokenizer.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(bundled_model_path() / name, path / name)
+    tokenizer_config = json.loads((bundled_model_path() / "tokenizer_config.json").read_text())
+    tokenizer_config["padding_side"] = "left"
+    (path / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+        {
+            "idx": 2,
+            "name": "2",
+            "path": "2_Normalize",
+            "type": "sentence_transformers.models.Normalize",
+        },
+    ]
+    (path / "modules.json").write_text(json.dumps(modules))
+    (path / "1_Pooling").mkdir()
+    pooling = {"word_embedding_dimension": 32, "pooling_mode_lasttoken": True}
+    (path / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))
+    return path
+
+
+def embed(settings: ModelSettings, cache_dir: Path, dimensions: int | None = None) -> np.ndarray:
+    async def run() -> np.ndarray:
+        engine = Engine([ModelRunner.from_settings(settings, cache_dir)])
+        await engine.start()
+        try:
+            params = EmbedParams(texts=TEXTS, dimensions=dimensions)
+            return (await engine.embed(params)).vectors
+        finally:
+            await engine.stop()
+
+    return asyncio.run(run())
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.fixture(scope="module")
+def qwen3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_qwen3(tmp_path_factory.mktemp("decoder") / "tiny-qwen3")
+
+
+def test_decoder_spec(qwen3: Path) -> None:
+    spec = load_model_spec(qwen3)
+    assert (spec.model_type, spec.pooling, spec.padding_side) == ("qwen3", Pooling.LAST, "left")
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_decoder_last_pooling_left_padded(qwen3: Path, onnx_cache_dir: Path, backend: str) -> None:
+    model = SentenceTransformer(str(qwen3), device="cpu")
+    assert model.tokenizer.padding_side == "left"
+    reference = model.encode(TEXTS)
+    unit = reference / np.linalg.norm(reference, axis=1, keepdims=True)
+    assert (unit @ unit.T)[~np.eye(len(TEXTS), dtype=bool)].max() < 0.99  # can fail
+    served = embed(ModelSettings(path=qwen3, backend=backend), onnx_cache_dir)
+    assert cosines(served, reference).min() >= 0.99999
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_matryoshka_model_truncates_then_normalises(
+    tmp_path_factory: pytest.TempPathFactory, onnx_cache_dir: Path, backend: str
+) -> None:
+    path = tmp_path_factory.mktemp("matryoshka") / "tiny-matryoshka"
+    build_bert(path, pooling="mean", normalize=True)
+    full = SentenceTransformer(str(path), device="cpu").encode(TEXTS)
+    expected = full[:, :8] / np.linalg.norm(full[:, :8], axis=1, keepdims=True)
+    settings = ModelSettings(path=path, backend=backend, matryoshka=True)
+    served = embed(settings, onnx_cache_dir, dimensions=8)
+    assert served.shape == (len(TEXTS), 8)
+    np.testing.assert_allclose(np.linalg.norm(served, axis=1), 1.0, rtol=1e-5)
+    assert cosines(served, expected).min() >= 0.99999
