@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Every flag can also be set as EMBEDSERVE_<FLAG>.",
     )
     _add_bench_command(commands)
+    _add_verify_command(commands)
     return parser
 
 
@@ -136,6 +137,44 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _add_verify_command(commands: Any) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="compare served vectors with sentence-transformers on a built-in sample",
+        description="Embed a built-in sample of queries and passages with the reference "
+        "(sentence-transformers, else transformers with the declared pooling) and with a served "
+        "URL or the engine in-process; print per-text cosine, max abs difference and retrieval "
+        "top-1 agreement. Exits 1 below --min-cosine.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    verify.add_argument("--model", default=None, help="model directory (default: the bundled one)")
+    verify.add_argument("--url", default=None, help="a running server; default: in-process")
+    verify.add_argument("--served-model", default=None, help="`model` to send to --url")
+    verify.add_argument("--backend", choices=("onnx", "torch"), default="onnx")
+    verify.add_argument("--api-key", default=None)
+    verify.add_argument("--trust-remote-code", action="store_true")
+    verify.add_argument("--min-cosine", type=float, default=0.9999)
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from embedserve.verify import render, verify
+
+    report = verify(
+        Path(args.model).expanduser() if args.model else None,
+        url=args.url,
+        served_model=args.served_model,
+        backend=args.backend,
+        api_key=args.api_key,
+        trust_remote_code=args.trust_remote_code,
+    )
+    print(render(report))
+    passed = report.min_cosine >= args.min_cosine
+    print(
+        f"{'PASS' if passed else 'FAIL'}: min cosine {report.min_cosine:.7f} vs {args.min_cosine}"
+    )
+    return 0 if passed else 1
+
+
 def _options_text(parser: argparse.ArgumentParser) -> str:
     text = parser.format_help()
     return text.split("\n\n", 1)[1] if "\n\n" in text else text
@@ -154,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "bench":
         return _run_bench(args)
+    if args.command == "verify":
+        return _run_verify(args)
     values = vars(args)
     for option in SERVE_OPTIONS:
         if option.repeatable and values.get(option.dest) is None:
