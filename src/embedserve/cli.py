@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_bench_command(commands)
     _add_verify_command(commands)
+    _add_export_command(commands)
     return parser
 
 
@@ -175,6 +176,40 @@ def _run_verify(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+def _add_export_command(commands: Any) -> None:
+    export = commands.add_parser(
+        "export",
+        help="build the cached ONNX / OpenVINO artefact of a model and print its accuracy",
+        description="Export a model directory to an optimised artefact in the cache (the one "
+        "`serve` then uses) and print its accuracy against fp32 on the built-in sample.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    export.add_argument("--model", default=None, help="model directory (default: the bundled one)")
+    export.add_argument("--format", choices=("onnx", "openvino"), default="onnx")
+    export.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
+    export.add_argument("--cache-dir", default=None, help="default: $XDG_CACHE_HOME/embedserve")
+    export.add_argument("--trust-remote-code", action="store_true")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from embedserve.config import default_cache_dir
+    from embedserve.export import export, render
+
+    try:
+        report = export(
+            Path(args.model).expanduser() if args.model else None,
+            fmt=args.format,
+            precision=args.precision,
+            cache_dir=Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir(),
+            trust_remote_code=args.trust_remote_code,
+        )
+    except ValueError as exc:
+        print(f"embedserve: {exc}", file=sys.stderr)
+        return 2
+    print(render(report, args.format, args.precision))
+    return 0
+
+
 def _options_text(parser: argparse.ArgumentParser) -> str:
     text = parser.format_help()
     return text.split("\n\n", 1)[1] if "\n\n" in text else text
@@ -195,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_bench(args)
     if args.command == "verify":
         return _run_verify(args)
+    if args.command == "export":
+        return _run_export(args)
     values = vars(args)
     for option in SERVE_OPTIONS:
         if option.repeatable and values.get(option.dest) is None:

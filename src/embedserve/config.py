@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "EMBEDSERVE_"
-BACKENDS = ("auto", "onnx", "torch", "fake")
+BACKENDS = ("auto", "onnx", "torch", "openvino", "fake")
+PRECISIONS = ("fp32", "int8")
 DEVICES = ("cpu", "cuda")
 
 
@@ -52,6 +53,7 @@ class ModelSettings:
     normalize: bool | None = None
     max_length: int | None = None
     trust_remote_code: bool = False
+    precision: str = "fp32"  # int8: OpenVINO with int8 weights
     limits: BatchingLimits = field(default_factory=BatchingLimits)
 
     @property
@@ -139,8 +141,16 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "--backend",
         str,
         "auto",
-        "inference runtime: auto = onnx on cpu, torch on cuda; fake = hash vectors, for tests",
+        "inference runtime: auto = onnx on cpu, torch on cuda; openvino = OpenVINO IR on cpu; "
+        "fake = hash vectors, for tests",
         choices=BACKENDS,
+    ),
+    Option(
+        "--precision",
+        str,
+        "fp32",
+        "weights precision: int8 needs --backend openvino (check it with `embedserve export`)",
+        choices=PRECISIONS,
     ),
     Option(
         "--max-batch-tokens",
@@ -272,6 +282,7 @@ def settings_from_options(values: Mapping[str, Any]) -> ServerSettings:
         device=values["device"],
         matryoshka=bool(values["matryoshka"]),
         trust_remote_code=bool(values["trust_remote_code"]),
+        precision=values["precision"],
         limits=limits,
     )
     models = _models_from_options(values, defaults)

@@ -18,6 +18,7 @@ _MODEL_KEYS = {
     "normalize",
     "max_length",
     "trust_remote_code",
+    "precision",
 }
 _KEYS = {"id", "aliases", "path"} | _MODEL_KEYS | _LIMIT_KEYS
 

@@ -143,7 +143,12 @@ class ModelRunner:
             names = settings.served_names or (settings.path.name,)
         kind = settings.resolved_backend
         factory = functools.partial(
-            create_backend, kind, spec, device=settings.device, cache_dir=cache_dir
+            create_backend,
+            kind,
+            spec,
+            device=settings.device,
+            cache_dir=cache_dir,
+            precision=settings.precision,
         )
         return cls(
             spec, names, factory, limits=settings.limits, backend_name=kind, device=settings.device

@@ -111,11 +111,14 @@ def served_vectors(
     return np.array([item["embedding"] for item in data], dtype=np.float32)
 
 
-def engine_vectors(settings: ModelSettings, texts: Sequence[str]) -> FloatArray:
+def engine_vectors(
+    settings: ModelSettings, texts: Sequence[str], cache_dir: Path | None = None
+) -> FloatArray:
     """Embed in-process with the engine, as the server would."""
 
     async def run() -> FloatArray:
-        engine = Engine([ModelRunner.from_settings(settings, default_cache_dir())])
+        runner = ModelRunner.from_settings(settings, cache_dir or default_cache_dir())
+        engine = Engine([runner])
         await engine.start()
         try:
             return (await engine.embed(EmbedParams(texts=list(texts)))).vectors
