@@ -4,20 +4,16 @@ backends, against sentence-transformers."""
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from sentence_transformers import SentenceTransformer
-from transformers import Qwen3Config, Qwen3Model
 
 from embedserve.config import ModelSettings
 from embedserve.engine import EmbedParams, Engine, ModelRunner
-from embedserve.models import Pooling, bundled_model_path, load_model_spec
-from tests.tiny_models import build_bert
+from embedserve.models import Pooling, load_model_spec
+from tests.tiny_models import build_bert, build_qwen3
 
 TEXTS = [
     "a short one",
@@ -26,50 +22,6 @@ TEXTS = [
     "héllo wörld 123",
     " ".join(["decoder"] * 40),
 ]
-
-
-def build_qwen3(path: Path) -> Path:
-    """Tiny random Qwen3 (the Qwen3-Embedding family): LAST pooling, left padding."""
-    torch.manual_seed(0)
-    config = Qwen3Config(
-        vocab_size=30522,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        max_position_embeddings=128,
-        pad_token_id=0,
-        initializer_range=0.5,
-    )
-    Qwen3Model(config).save_pretrained(path)
-    for name in ("tokenizer.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(bundled_model_path() / name, path / name)
-    tokenizer_config = json.loads((bundled_model_path() / "tokenizer_config.json").read_text())
-    tokenizer_config["padding_side"] = "left"
-    (path / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
-    modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {
-            "idx": 1,
-            "name": "1",
-            "path": "1_Pooling",
-            "type": "sentence_transformers.models.Pooling",
-        },
-        {
-            "idx": 2,
-            "name": "2",
-            "path": "2_Normalize",
-            "type": "sentence_transformers.models.Normalize",
-        },
-    ]
-    (path / "modules.json").write_text(json.dumps(modules))
-    (path / "1_Pooling").mkdir()
-    pooling = {"word_embedding_dimension": 32, "pooling_mode_lasttoken": True}
-    (path / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
-    (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))
-    return path
 
 
 def embed(settings: ModelSettings, cache_dir: Path, dimensions: int | None = None) -> np.ndarray:

@@ -4,18 +4,17 @@ sentence-transformers itself (6.x module names), served by both backends."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from sentence_transformers import SentenceTransformer, models
-from transformers import BertConfig, BertModel
+from sentence_transformers import SentenceTransformer
 
 from embedserve.config import ModelSettings
 from embedserve.engine import EmbedParams, Engine, ModelRunner
-from embedserve.models import bundled_model_path, load_model_spec
+from embedserve.models import load_model_spec
+from tests.tiny_models import build_dense_model
 
 TEXTS = [
     "A projection head after pooling.",
@@ -27,40 +26,12 @@ TEXTS = [
 ]
 
 
-def build(root: Path, *, activation: torch.nn.Module, normalize: bool) -> Path:
-    """A tiny random BERT with MEAN pooling and a Dense(32 -> 16) head, saved by ST."""
-    torch.manual_seed(7)
-    base = root / "base"
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        initializer_range=0.5,
-    )
-    BertModel(config).save_pretrained(base)
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(bundled_model_path() / name, base / name)
-    modules = [
-        models.Transformer(str(base), max_seq_length=128),
-        models.Pooling(32, pooling_mode="mean"),
-        models.Dense(32, 16, activation_function=activation),
-    ]
-    if normalize:
-        modules.append(models.Normalize())
-    target = root / "model"
-    SentenceTransformer(modules=modules, device="cpu").save(str(target))
-    return target
-
-
 @pytest.fixture(scope="module")
 def dense_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("dense")
     return {
-        "tanh+normalize": build(root / "a", activation=torch.nn.Tanh(), normalize=True),
-        "identity": build(root / "b", activation=torch.nn.Identity(), normalize=False),
+        "tanh+normalize": build_dense_model(root / "a", activation=torch.nn.Tanh(), normalize=True),
+        "identity": build_dense_model(root / "b", activation=torch.nn.Identity(), normalize=False),
     }
 
 

@@ -147,3 +147,83 @@ def build_xlm_roberta_or_mpnet(
     else:
         raise ValueError(f"unknown architecture {architecture!r}; choose xlm-roberta or mpnet")
     return _save(model, path, pooling, normalize)
+
+
+def build_qwen3(path: Path) -> Path:
+    """Tiny random Qwen3 (the Qwen3-Embedding family): LAST pooling, left padding."""
+    import torch
+    from transformers import Qwen3Config, Qwen3Model
+
+    torch.manual_seed(0)
+    config = Qwen3Config(
+        vocab_size=30522,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=128,
+        pad_token_id=0,
+        initializer_range=0.5,
+    )
+    Qwen3Model(config).save_pretrained(path)
+    for name in ("tokenizer.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(bundled_model_path() / name, path / name)
+    tokenizer_config = json.loads((bundled_model_path() / "tokenizer_config.json").read_text())
+    tokenizer_config["padding_side"] = "left"
+    (path / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+        {
+            "idx": 2,
+            "name": "2",
+            "path": "2_Normalize",
+            "type": "sentence_transformers.models.Normalize",
+        },
+    ]
+    (path / "modules.json").write_text(json.dumps(modules))
+    (path / "1_Pooling").mkdir()
+    pooling = {"word_embedding_dimension": 32, "pooling_mode_lasttoken": True}
+    (path / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))
+    return path
+
+
+def build_dense_model(root: Path, *, activation: Any, normalize: bool) -> Path:
+    """A tiny random BERT with MEAN pooling and a Dense(32 -> 16) head (activation: a torch
+    module), saved by sentence-transformers itself."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(7)
+    base = root / "base"
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        initializer_range=0.5,
+    )
+    BertModel(config).save_pretrained(base)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(bundled_model_path() / name, base / name)
+    modules = [
+        models.Transformer(str(base), max_seq_length=128),
+        models.Pooling(32, pooling_mode="mean"),
+        models.Dense(32, 16, activation_function=activation),
+    ]
+    if normalize:
+        modules.append(models.Normalize())
+    target = root / "model"
+    SentenceTransformer(modules=modules, device="cpu").save(str(target))
+    return target
