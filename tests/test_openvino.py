@@ -63,7 +63,24 @@ def test_export_int8_reports_accuracy_and_serves(
 def test_precisions_are_offered_only_where_measured(
     bundled_spec: ModelSpec, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(ModelLoadError, match="openvino only"):
+    with pytest.raises(ModelLoadError, match="not offered"):
         create_backend("onnx", bundled_spec, device="cpu", cache_dir=tmp_path, precision="int8")
+    with pytest.raises(ModelLoadError, match="not offered"):
+        create_backend("torch", bundled_spec, device="cpu", cache_dir=tmp_path, precision="fp16")
     assert main(["export", "--format", "onnx", "--precision", "int8"]) == 2
     assert "not offered" in capsys.readouterr().err
+
+
+def test_onnx_fp16_export_is_accurate_and_serves(
+    reference: np.ndarray, onnx_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["export", "--format", "onnx", "--precision", "fp16", "--cache-dir", str(onnx_cache_dir)]
+    )
+    assert code == 0
+    output = capsys.readouterr().out
+    assert "onnx-fp16/model.onnx" in output
+    served = engine_vectors(
+        ModelSettings(backend="onnx", precision="fp16"), sample_texts(), onnx_cache_dir
+    )
+    assert cosines(served, reference).min() >= 0.9999

@@ -186,7 +186,7 @@ def _add_export_command(commands: Any) -> None:
     )
     export.add_argument("--model", default=None, help="model directory (default: the bundled one)")
     export.add_argument("--format", choices=("onnx", "openvino"), default="onnx")
-    export.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
+    export.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
     export.add_argument("--cache-dir", default=None, help="default: $XDG_CACHE_HOME/embedserve")
     export.add_argument("--trust-remote-code", action="store_true")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 ENV_PREFIX = "EMBEDSERVE_"
 BACKENDS = ("auto", "onnx", "torch", "openvino", "fake")
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "fp16", "int8")
 DEVICES = ("cpu", "cuda")
 
 
@@ -53,7 +53,7 @@ class ModelSettings:
     normalize: bool | None = None
     max_length: int | None = None
     trust_remote_code: bool = False
-    precision: str = "fp32"  # int8: OpenVINO with int8 weights
+    precision: str = "fp32"  # fp16 (onnx) or int8 (openvino weights)
     limits: BatchingLimits = field(default_factory=BatchingLimits)
 
     @property
@@ -149,7 +149,8 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "--precision",
         str,
         "fp32",
-        "weights precision: int8 needs --backend openvino (check it with `embedserve export`)",
+        "weights precision: fp16 with --backend onnx, int8 with --backend openvino "
+        "(measure it first with `embedserve export`)",
         choices=PRECISIONS,
     ),
     Option(

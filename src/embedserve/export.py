@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from embedserve.backends import OFFERED_PRECISIONS as FORMATS
 from embedserve.config import ModelSettings
 from embedserve.models import bundled_model_path, load_model_spec
 from embedserve.verify import VerifyReport, compare, engine_vectors, reference_vectors, sample_texts
-
-FORMATS = {"onnx": ("fp32",), "openvino": ("fp32", "int8")}
 
 
 @dataclass(frozen=True)
@@ -36,9 +35,13 @@ def export(
         raise ValueError(f"{fmt} {precision} is not offered; measured and offered: {offered}")
     spec = load_model_spec(model_path or bundled_model_path(), trust_remote_code=trust_remote_code)
     if fmt == "onnx":
-        from embedserve.backends.onnx_export import ensure_onnx
+        from embedserve.backends.onnx_export import ensure_onnx, ensure_onnx_fp16
 
-        path = ensure_onnx(spec, cache_dir)
+        path = (
+            ensure_onnx_fp16(spec, cache_dir)
+            if precision == "fp16"
+            else ensure_onnx(spec, cache_dir)
+        )
     else:
         from embedserve.backends.openvino_runtime import ensure_openvino
 

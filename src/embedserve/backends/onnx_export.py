@@ -62,6 +62,30 @@ def ensure_onnx(spec: ModelSpec, cache_dir: Path) -> Path:
     return target
 
 
+def ensure_onnx_fp16(spec: ModelSpec, cache_dir: Path) -> Path:
+    """The fp16 variant of the cached export (float inputs and outputs kept fp32)."""
+    source = ensure_onnx(spec, cache_dir)
+    target = source.parent / "onnx-fp16" / "model.onnx"
+    if target.is_file():
+        return target
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    log.info("converting %s to fp16", source)
+    staging = Path(tempfile.mkdtemp(prefix=".fp16-", dir=source.parent))
+    try:
+        model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+        onnx.save(model, str(staging / "model.onnx"))
+        try:
+            os.replace(staging, target.parent)
+        except OSError:
+            if not target.is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
 def export_to_onnx(spec: ModelSpec, destination: Path) -> None:
     """Trace the transformer (token ids -> last hidden state) with dynamic batch and length axes,
     fuse it where ONNX Runtime knows the architecture, and check the graph against PyTorch on a

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from embedserve.backends.base import FloatArray, IntArray
-from embedserve.backends.onnx_export import ensure_onnx
+from embedserve.backends.onnx_export import ensure_onnx, ensure_onnx_fp16
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec
 
@@ -36,8 +36,10 @@ class OnnxBackend:
         self._inputs = [item.name for item in session.get_inputs()]
 
     @classmethod
-    def load(cls, spec: ModelSpec, *, device: str, cache_dir: Path) -> OnnxBackend:
-        """Export (once) and open the model on `device`."""
+    def load(
+        cls, spec: ModelSpec, *, device: str, cache_dir: Path, precision: str = "fp32"
+    ) -> OnnxBackend:
+        """Export (once) and open the model on `device`, in fp32 or fp16."""
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -46,7 +48,11 @@ class OnnxBackend:
                     "install it or use --backend torch"
                 )
             providers.insert(0, "CUDAExecutionProvider")
-        path = ensure_onnx(spec, cache_dir)
+        path = (
+            ensure_onnx_fp16(spec, cache_dir)
+            if precision == "fp16"
+            else ensure_onnx(spec, cache_dir)
+        )
         session = ort.InferenceSession(
             str(path), sess_options=session_options(), providers=providers
         )
