@@ -202,7 +202,7 @@ class ModelRunner:
             aliases=self.names[1:],
             created=self.created,
             max_model_len=self.spec.max_length,
-            dimensions=self.spec.dimension,
+            dimensions=self.spec.output_dimensions,
             pooling=self.spec.pooling.value,
             normalized=self.spec.normalize,
             matryoshka=self.spec.matryoshka,
@@ -297,15 +297,19 @@ class Engine:
         runner.scheduler.check_not_full()  # a sure 429 costs no tokenization
         if params.texts is not None:
             encode = functools.partial(runner.tokenizer.encode, truncate_to=truncate_to)
+            texts = params.texts
+            if spec.default_prompt:  # as sentence-transformers does with default_prompt_name
+                texts = [spec.default_prompt + text for text in texts]
             loop = asyncio.get_running_loop()
-            token_lists = await loop.run_in_executor(self._tokenizer_pool, encode, params.texts)
+            token_lists = await loop.run_in_executor(self._tokenizer_pool, encode, texts)
         else:
             assert params.token_ids is not None
             check_token_ids(params.token_ids, spec.vocab_size)
             token_lists = [list(ids[:truncate_to]) for ids in params.token_ids]
         total = _check_lengths(token_lists, spec.max_length, limits.max_request_tokens)
         assert count == len(token_lists)
-        finish = functools.partial(finalize, dimensions=params.dimensions, normalize=spec.normalize)
+        dimensions = params.dimensions or spec.default_dimensions
+        finish = functools.partial(finalize, dimensions=dimensions, normalize=spec.normalize)
         vectors = await runner.scheduler.embed(token_lists, finish)
         return EmbedResult(model=params.model or runner.id, vectors=vectors, prompt_tokens=total)
 

@@ -50,6 +50,13 @@ class ModelSpec:
     matryoshka: bool = False
     dense_dirs: tuple[Path, ...] = ()  # sentence-transformers Dense modules, applied in order
     trust_remote_code: bool = False  # the operator allowed the model's own Python code
+    default_prompt: str = ""  # prepended to every text (sentence-transformers default_prompt_name)
+    default_dimensions: int | None = None  # sentence-transformers truncate_dim: default output size
+
+    @property
+    def output_dimensions(self) -> int:
+        """The size of a vector when the request names no `dimensions`."""
+        return self.default_dimensions or self.dimension
 
     @property
     def tokenizer_file(self) -> Path:
@@ -174,6 +181,14 @@ def load_model_spec(
     if not isinstance(dimension, int) or not isinstance(config.get("vocab_size"), int):
         raise ModelLoadError(f"{path}/config.json lacks hidden_size or vocab_size")
     declared_max = _max_length(config, st_config, tok_config)
+    st_meta = _read_json(path / "config_sentence_transformers.json") or {}
+    prompts = st_meta.get("prompts") or {}
+    default_prompt = prompts.get(st_meta.get("default_prompt_name") or "", "")
+    truncate_dim = st_meta.get("truncate_dim")
+    if truncate_dim is not None and not (
+        isinstance(truncate_dim, int) and 0 < truncate_dim <= dimension
+    ):
+        raise ModelLoadError(f"truncate_dim {truncate_dim!r} in config_sentence_transformers.json")
     pad_id = config.get("pad_token_id")
     return ModelSpec(
         path=path,
@@ -185,7 +200,10 @@ def load_model_spec(
         vocab_size=config["vocab_size"],
         padding_side=str(tok_config.get("padding_side", "right")),
         pad_token_id=pad_id if isinstance(pad_id, int) else 0,
-        matryoshka=matryoshka,
+        # truncate_dim means the author trained (and serves) the model matryoshka-style
+        matryoshka=matryoshka or truncate_dim is not None,
         dense_dirs=dense_dirs,
         trust_remote_code=trust_remote_code,
+        default_prompt=str(default_prompt),
+        default_dimensions=truncate_dim,
     )
