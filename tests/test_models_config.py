@@ -156,3 +156,34 @@ def test_models_by_path_are_served_under_their_directory_names(tmp_path: Path) -
                 assert ok.status_code == 200 and ok.json()["model"] == name
     finally:
         server.stop()
+
+
+def test_matryoshka_dimensions_list(tmp_path: Path) -> None:
+    config = tmp_path / "models.json"
+    config.write_text('{"models": [{"id": "m", "matryoshka_dimensions": [128, 64]}]}')
+    (entry,) = load_models_file(config, ModelSettings())
+    assert entry.matryoshka_dimensions == (128, 64)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"models": [{"id": "m", "matryoshka_dimensions": [0]}]}')
+    with pytest.raises(ValueError, match="positive integers"):
+        load_models_file(bad, ModelSettings())
+
+
+async def test_declared_matryoshka_sizes_restrict_dimensions(bundled_spec: object) -> None:
+    import dataclasses
+
+    from embedserve.engine import Engine
+    from embedserve.models import ModelSpec
+    from tests.conftest import fake_runner, serve_in_process
+
+    assert isinstance(bundled_spec, ModelSpec)
+    spec = dataclasses.replace(bundled_spec, matryoshka=True, matryoshka_dimensions=(64, 128))
+    runner, _ = fake_runner(spec)
+    async with serve_in_process(Engine([runner])) as client:
+        for size in (64, 128, 384):
+            ok = await client.post(EMBED, json={"input": "x", "dimensions": size})
+            assert len(ok.json()["data"][0]["embedding"]) == size
+        refused = await client.post(EMBED, json={"input": "x", "dimensions": 100})
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == "invalid_dimensions" and "64, 128, 384" in error["message"]

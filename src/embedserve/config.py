@@ -54,6 +54,7 @@ class ModelSettings:
     max_length: int | None = None
     trust_remote_code: bool = False
     precision: str = "fp32"  # fp16 (onnx) or int8 (openvino weights)
+    matryoshka_dimensions: tuple[int, ...] = ()  # restricts `dimensions` to these (and native)
     limits: BatchingLimits = field(default_factory=BatchingLimits)
 
     @property

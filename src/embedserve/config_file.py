@@ -20,7 +20,7 @@ _MODEL_KEYS = {
     "trust_remote_code",
     "precision",
 }
-_KEYS = {"id", "aliases", "path"} | _MODEL_KEYS | _LIMIT_KEYS
+_KEYS = {"id", "aliases", "path", "matryoshka_dimensions"} | _MODEL_KEYS | _LIMIT_KEYS
 
 
 def _parse(path: Path) -> Any:
@@ -47,6 +47,9 @@ def _entry(raw: Any, index: int, defaults: ModelSettings, base: Path) -> ModelSe
         path = base / path  # relative to the config file
     name = raw.get("id") or (path.name if path else None)
     names = (str(name), *aliases) if name else ()
+    dims = raw.get("matryoshka_dimensions") or []
+    if not isinstance(dims, list) or not all(isinstance(d, int) and d > 0 for d in dims):
+        raise ValueError(f"{where}.matryoshka_dimensions must be a list of positive integers")
     limits = replace(defaults.limits, **{k: raw[k] for k in _LIMIT_KEYS & set(raw)})
     check_limits(limits)
     return replace(
@@ -54,6 +57,7 @@ def _entry(raw: Any, index: int, defaults: ModelSettings, base: Path) -> ModelSe
         path=path,
         served_names=names,
         limits=limits,
+        matryoshka_dimensions=tuple(dims) or defaults.matryoshka_dimensions,
         **{k: raw[k] for k in _MODEL_KEYS & set(raw)},
     )
 

@@ -136,6 +136,7 @@ class ModelRunner:
             max_length=settings.max_length,
             matryoshka=settings.matryoshka,
             trust_remote_code=settings.trust_remote_code,
+            matryoshka_dimensions=settings.matryoshka_dimensions,
         )
         if settings.path is None:
             names = settings.served_names or (BUNDLED_MODEL_ID, *BUNDLED_MODEL_ALIASES)
@@ -352,6 +353,12 @@ def _check_dimensions(dimensions: int | None, spec: ModelSpec) -> None:
     if not 1 <= dimensions <= spec.dimension:
         raise InvalidDimensions(
             f"`dimensions` must be between 1 and {spec.dimension} for this model, got {dimensions}",
+            param="dimensions",
+        )
+    if spec.matryoshka_dimensions and dimensions not in spec.matryoshka_dimensions:
+        sizes = ", ".join(str(d) for d in (*spec.matryoshka_dimensions, spec.dimension))
+        raise InvalidDimensions(
+            f"this model was trained for `dimensions` in {{{sizes}}}, got {dimensions}",
             param="dimensions",
         )
     if not spec.matryoshka:

@@ -52,6 +52,7 @@ class ModelSpec:
     trust_remote_code: bool = False  # the operator allowed the model's own Python code
     default_prompt: str = ""  # prepended to every text (sentence-transformers default_prompt_name)
     default_dimensions: int | None = None  # sentence-transformers truncate_dim: default output size
+    matryoshka_dimensions: tuple[int, ...] = ()  # the trained sizes, when declared; else any size
 
     @property
     def output_dimensions(self) -> int:
@@ -140,6 +141,7 @@ def load_model_spec(
     max_length: int | None = None,
     matryoshka: bool = False,
     trust_remote_code: bool = False,
+    matryoshka_dimensions: tuple[int, ...] = (),
 ) -> ModelSpec:
     """Derive pooling, max length, dimension and normalisation from a model directory.
 
@@ -201,7 +203,8 @@ def load_model_spec(
         padding_side=str(tok_config.get("padding_side", "right")),
         pad_token_id=pad_id if isinstance(pad_id, int) else 0,
         # truncate_dim means the author trained (and serves) the model matryoshka-style
-        matryoshka=matryoshka or truncate_dim is not None,
+        matryoshka=matryoshka or truncate_dim is not None or bool(matryoshka_dimensions),
+        matryoshka_dimensions=tuple(sorted(matryoshka_dimensions)),
         dense_dirs=dense_dirs,
         trust_remote_code=trust_remote_code,
         default_prompt=str(default_prompt),
