@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,16 @@ def cached_onnx_path(spec: ModelSpec, cache_dir: Path) -> Path:
     return cache_dir / "onnx" / model_content_hash(spec.path)[:24] / "model.onnx"
 
 
-def ensure_onnx(spec: ModelSpec, cache_dir: Path) -> Path:
-    """Return the cached ONNX graph of `spec`, exporting it first if needed (atomic)."""
-    target = cached_onnx_path(spec, cache_dir)
+def build_cached(target: Path, build: Callable[[Path], None]) -> Path:
+    """Return `target` (a file alone in its cache folder), building it first if missing: `build`
+    writes into a staging folder beside it, which is then renamed into place, so a crash or a
+    concurrent start never leaves a half-written artefact."""
     if target.is_file():
         return target
     target.parent.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent.parent))
+    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent.parent))
     try:
-        log.info("exporting %s to ONNX (first use; cached in %s)", spec.path, target.parent)
-        export_to_onnx(spec, staging / "model.onnx")
+        build(staging / target.name)
         try:
             os.replace(staging, target.parent)
         except OSError:
@@ -62,28 +63,27 @@ def ensure_onnx(spec: ModelSpec, cache_dir: Path) -> Path:
     return target
 
 
+def ensure_onnx(spec: ModelSpec, cache_dir: Path) -> Path:
+    """Return the cached ONNX graph of `spec`, exporting it first if needed."""
+    target = cached_onnx_path(spec, cache_dir)
+    if not target.is_file():
+        log.info("exporting %s to ONNX (first use; cached in %s)", spec.path, target.parent)
+    return build_cached(target, lambda destination: export_to_onnx(spec, destination))
+
+
 def ensure_onnx_fp16(spec: ModelSpec, cache_dir: Path) -> Path:
     """The fp16 variant of the cached export (float inputs and outputs kept fp32)."""
     source = ensure_onnx(spec, cache_dir)
-    target = source.parent / "onnx-fp16" / "model.onnx"
-    if target.is_file():
-        return target
-    import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    log.info("converting %s to fp16", source)
-    staging = Path(tempfile.mkdtemp(prefix=".fp16-", dir=source.parent))
-    try:
+    def convert(destination: Path) -> None:
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        log.info("converting %s to fp16", source)
         model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
-        onnx.save(model, str(staging / "model.onnx"))
-        try:
-            os.replace(staging, target.parent)
-        except OSError:
-            if not target.is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+        onnx.save(model, str(destination))
+
+    return build_cached(source.parent / "onnx-fp16" / "model.onnx", convert)
 
 
 def export_to_onnx(spec: ModelSpec, destination: Path) -> None:

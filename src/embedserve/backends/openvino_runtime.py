@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from embedserve.backends.base import FloatArray, IntArray
-from embedserve.backends.onnx_export import ensure_onnx
+from embedserve.backends.onnx_export import build_cached, ensure_onnx
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec
 
@@ -26,28 +24,19 @@ def ensure_openvino(spec: ModelSpec, cache_dir: Path, precision: str) -> Path:
             f"precision {precision!r} is not available for openvino; use {' or '.join(PRECISIONS)}"
         )
     onnx_path = ensure_onnx(spec, cache_dir)
-    target = onnx_path.parent / f"openvino-{precision}" / "model.xml"
-    if target.is_file():
-        return target
-    import openvino as ov
 
-    log.info("converting %s to OpenVINO IR (%s)", spec.path, precision)
-    model = ov.convert_model(str(onnx_path))
-    if precision == "int8":
-        import nncf
+    def convert(destination: Path) -> None:
+        import openvino as ov
 
-        model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
-    staging = Path(tempfile.mkdtemp(prefix=".openvino-", dir=onnx_path.parent))
-    try:
-        ov.save_model(model, str(staging / "model.xml"))
-        try:
-            os.replace(staging, target.parent)
-        except OSError:
-            if not target.is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+        log.info("converting %s to OpenVINO IR (%s)", spec.path, precision)
+        model = ov.convert_model(str(onnx_path))
+        if precision == "int8":
+            import nncf
+
+            model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+        ov.save_model(model, str(destination))
+
+    return build_cached(onnx_path.parent / f"openvino-{precision}" / "model.xml", convert)
 
 
 class OpenVinoBackend:
