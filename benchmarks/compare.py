@@ -500,29 +500,17 @@ def main() -> int:
             if k.startswith("mixed")
         )
         rate = 4 * sustainable
-        result["overload"] = [
-            overload(
-                server,
-                mixed,
-                mixed_counts,
-                rate,
-                seconds=args.overload_seconds,
-                label="default queue",
+
+        def overload_at_4x(server: Server, label: str) -> Report:
+            return overload(
+                server, mixed, mixed_counts, rate, seconds=args.overload_seconds, label=label
             )
-        ]
+
+        result["overload"] = [overload_at_4x(server, "default queue")]
         if args.soak:
             result["soak"] = soak(server, short, short_counts, args.soak)
     with embedserve_server(cache_dir, "--max-queue-seconds", "0.25") as server:
-        result["overload"].append(
-            overload(
-                server,
-                mixed,
-                mixed_counts,
-                rate,
-                seconds=args.overload_seconds,
-                label="--max-queue-seconds 0.25",
-            )
-        )
+        result["overload"].append(overload_at_4x(server, "--max-queue-seconds 0.25"))
     if not args.skip_infinity:
         print("(d) Infinity over HTTP ...", flush=True)
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertModel
+from transformers import BertModel
 
 from embedserve.config import ModelSettings
 from embedserve.engine import EmbedParams, Engine, ModelRunner
 from embedserve.errors import ModelLoadError
-from embedserve.models import bundled_model_path, load_model_spec
+from embedserve.models import load_model_spec
 from embedserve.tokenization import TextTokenizer
+from tests.tiny_models import build_bert
 
 CUSTOM_CODE = """
 from transformers import BertConfig, BertModel
@@ -36,19 +36,7 @@ class TinyCustomModel(BertModel):
 @pytest.fixture(scope="module")
 def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("custom") / "tiny-custom"
-    torch.manual_seed(3)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        initializer_range=0.5,
-    )
-    BertModel(config).save_pretrained(path)
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(bundled_model_path() / name, path / name)
+    build_bert(path, pooling="mean", seed=3)
     (path / "modeling_tiny.py").write_text(CUSTOM_CODE)
     data = json.loads((path / "config.json").read_text())
     data["model_type"] = "tiny-custom-bert"

@@ -199,24 +199,9 @@ def build_qwen3(path: Path) -> Path:
 def build_dense_model(root: Path, *, activation: Any, normalize: bool) -> Path:
     """A tiny random BERT with MEAN pooling and a Dense(32 -> 16) head (activation: a torch
     module), saved by sentence-transformers itself."""
-    import torch
     from sentence_transformers import SentenceTransformer, models
-    from transformers import BertConfig, BertModel
 
-    torch.manual_seed(7)
-    base = root / "base"
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        initializer_range=0.5,
-    )
-    BertModel(config).save_pretrained(base)
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(bundled_model_path() / name, base / name)
+    base = build_bert(root / "base", pooling="mean", seed=7)
     modules = [
         models.Transformer(str(base), max_seq_length=128),
         models.Pooling(32, pooling_mode="mean"),
