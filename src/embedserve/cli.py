@@ -18,7 +18,7 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     for option in SERVE_OPTIONS:
         default = defaults[option.dest]
         shown = ",".join(default) if isinstance(default, list) else default
-        suffix = f"; default: {shown}" if shown not in (None, "") else ""
+        suffix = f"; default: {shown}" if shown not in (None, "") and not option.secret else ""
         help_text = f"{option.help} (env {option.env_var}{suffix})"
         if option.is_switch:
             parser.add_argument(

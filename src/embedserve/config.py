@@ -20,6 +20,14 @@ def default_cache_dir() -> Path:
     return Path(base) / "embedserve"
 
 
+# Tokens one model may hold waiting: 128 concurrent requests of 64 inputs of 256 tokens each
+# (2.1M) fit twice over. Fixed, so the same flags give the same limit on every start.
+DEFAULT_QUEUE_TOKENS = 4_194_304
+# Characters per token above which a text is refused (or cut, with truncation) before it is
+# tokenized: real tokens average 3-6 characters; WordPiece reads at most 100 per word.
+CHARS_PER_TOKEN_LIMIT = 64
+
+
 @dataclass(frozen=True)
 class BatchingLimits:
     """Limits on one request and on the scheduler of one model."""
@@ -27,9 +35,11 @@ class BatchingLimits:
     max_batch_tokens: int = 4096
     max_client_batch_size: int = 2048
     max_request_tokens: int = 300_000
-    max_queue_tokens: int = 0  # 0: auto, `max_queue_seconds` of work as measured at start-up
-    max_queue_seconds: float = 2.0
+    max_queue_tokens: int = DEFAULT_QUEUE_TOKENS
+    max_queue_seconds: float = 0.0  # 0: no latency bound; else refuse what would wait longer
     max_padding: float = 0.0  # 0: auto, CPU_MAX_PADDING on cpu, CUDA_MAX_PADDING on cuda
+    max_input_chars: int = 0  # 0: auto, CHARS_PER_TOKEN_LIMIT x the model's max length
+    max_failed_batches: int = 5  # failed batches in a row that make the model not ready
 
 
 # Share of a batch's computed tokens that may be padding. Measured on 2 AVX2 cores, mixed
@@ -56,6 +66,7 @@ class ModelSettings:
     precision: str = "fp32"  # fp16 (onnx) or int8 (openvino weights)
     matryoshka_dimensions: tuple[int, ...] = ()  # restricts `dimensions` to these (and native)
     limits: BatchingLimits = field(default_factory=BatchingLimits)
+    fake_faults: str = ""  # with backend "fake": injected faults, see `FakeFaults.parse`
 
     @property
     def resolved_backend(self) -> str:
@@ -65,6 +76,10 @@ class ModelSettings:
         return "torch" if self.device == "cuda" else "onnx"
 
 
+MIN_PAYLOAD_BYTES = 1 << 20
+PAYLOAD_BYTES_PER_TOKEN = 32  # JSON of a token: ~5 bytes of text, up to 12 as \uXXXX escapes
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """Everything `embedserve serve` needs."""
@@ -72,10 +87,33 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     api_keys: tuple[str, ...] = ()
-    max_payload_bytes: int = 16 * 1024 * 1024
+    max_payload_bytes: int = 0  # 0: auto, from the models' max_request_tokens
     cache_dir: Path = field(default_factory=default_cache_dir)
     log_level: str = "info"
+    log_format: str = "text"
     models: tuple[ModelSettings, ...] = (ModelSettings(),)
+    # Admission and deadlines.
+    max_concurrent_requests: int = 512
+    request_timeout_s: float = 600.0
+    max_tokenize_chars: int = 32 * 1024 * 1024
+    # Connections.
+    max_connections: int = 1024
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    keep_alive_timeout_s: float = 5.0
+    write_timeout_s: float = 60.0
+    max_header_bytes: int = 64 * 1024
+    # Shutdown.
+    drain_delay_s: float = 5.0
+    shutdown_timeout_s: float = 30.0
+
+    @property
+    def payload_limit(self) -> int:
+        """The body size limit in bytes: the flag, or enough for the largest request allowed."""
+        if self.max_payload_bytes:
+            return self.max_payload_bytes
+        tokens = max(model.limits.max_request_tokens for model in self.models)
+        return max(MIN_PAYLOAD_BYTES, tokens * PAYLOAD_BYTES_PER_TOKEN)
 
 
 @dataclass(frozen=True)
@@ -89,6 +127,7 @@ class Option:
     repeatable: bool = False
     choices: tuple[str, ...] | None = None
     is_switch: bool = False
+    secret: bool = False  # never shown in --help or logs
 
     @property
     def dest(self) -> str:
@@ -133,10 +172,18 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "--api-key",
         str,
         None,
-        "require `Authorization: Bearer KEY`; repeat for several keys",
+        "require `Authorization: Bearer KEY`; repeat for several keys. An empty key stops the "
+        "start (fail closed)",
         repeatable=True,
+        secret=True,
     ),
-    Option("--api-key-file", str, None, "file with one API key per line (adds to --api-key)"),
+    Option(
+        "--api-key-file",
+        str,
+        None,
+        "file with one API key per line, # for comments (adds to --api-key); a file without "
+        "keys stops the start",
+    ),
     Option("--device", str, "cpu", "where the forward pass runs", choices=DEVICES),
     Option(
         "--backend",
@@ -176,15 +223,48 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "--max-queue-tokens",
         int,
         _defaults.max_queue_tokens,
-        "admission control: tokens waiting per model before new requests get 429; "
-        "0 = auto: --max-queue-seconds of work, from the speed measured at start-up",
+        "admission control: tokens waiting per model before new requests get 429 (bounds "
+        "memory; the default fits 128 concurrent requests of 64 inputs of 256 tokens twice)",
     ),
     Option(
         "--max-queue-seconds",
         float,
         _defaults.max_queue_seconds,
-        "with --max-queue-tokens 0: how much queued work (in seconds of forward passes) is "
-        "admitted; lower it to bound latency under overload",
+        "opt-in latency bound: refuse (429 + Retry-After) a request whose estimated wait in the "
+        "queue, at the measured speed, passes this many seconds; 0 = no bound",
+    ),
+    Option(
+        "--max-concurrent-requests",
+        int,
+        512,
+        "embedding and tokenize requests in progress at once (as TEI); more get 429",
+    ),
+    Option(
+        "--request-timeout",
+        float,
+        600.0,
+        "seconds from a request's arrival to its answer; past it the answer is 504 `timeout`, "
+        "and work that cannot finish in time is refused with 429 instead of queued",
+    ),
+    Option(
+        "--max-input-chars",
+        int,
+        _defaults.max_input_chars,
+        "characters per input above which it is refused before tokenizing (cut first when "
+        f"truncation is asked for); 0 = auto: {CHARS_PER_TOKEN_LIMIT} x the model's max length",
+    ),
+    Option(
+        "--max-tokenize-chars",
+        int,
+        32 * 1024 * 1024,
+        "characters being tokenized at once, over all requests; more get 429",
+    ),
+    Option(
+        "--max-failed-batches",
+        int,
+        _defaults.max_failed_batches,
+        "failed forward batches in a row after which a model reports not ready (503) until a "
+        "probe batch succeeds",
     ),
     Option(
         "--max-padding",
@@ -196,8 +276,45 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option(
         "--max-payload-bytes",
         int,
-        16 * 1024 * 1024,
-        "largest request body accepted (413 above it)",
+        0,
+        "largest request body accepted (413 above it); 0 = auto: "
+        f"{PAYLOAD_BYTES_PER_TOKEN} bytes per token of --max-request-tokens, at least 1 MiB",
+    ),
+    Option("--max-connections", int, 1024, "open connections at once; more are answered 503"),
+    Option(
+        "--header-timeout",
+        float,
+        10.0,
+        "seconds a client has to send its request headers (slow clients are cut off)",
+    ),
+    Option(
+        "--body-timeout",
+        float,
+        60.0,
+        "seconds a client has to send its whole request body; then 408",
+    ),
+    Option("--keep-alive-timeout", float, 5.0, "seconds an idle keep-alive connection stays open"),
+    Option(
+        "--write-timeout",
+        float,
+        60.0,
+        "seconds a response may wait for a client that does not read it; then the connection "
+        "is closed",
+    ),
+    Option("--max-header-bytes", int, 64 * 1024, "largest request head accepted (431 above it)"),
+    Option(
+        "--drain-delay",
+        float,
+        5.0,
+        "on SIGTERM/SIGINT: seconds readiness answers 503 while requests are still served, "
+        "before the listener closes",
+    ),
+    Option(
+        "--shutdown-timeout",
+        float,
+        30.0,
+        "after the listener closes: seconds in-flight and queued work may take to finish; "
+        "what is left is answered 503",
     ),
     Option(
         "--matryoshka",
@@ -226,6 +343,20 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "log level",
         choices=("critical", "error", "warning", "info", "debug"),
     ),
+    Option(
+        "--log-format",
+        str,
+        "text",
+        "text lines, or one JSON object per line (each with the request id)",
+        choices=("text", "json"),
+    ),
+    Option(
+        "--fake-faults",
+        str,
+        "",
+        "tests only, with --backend fake: injected faults, e.g. "
+        "`delay=0.1,fail_token=2023,kill_token=2024`",
+    ),
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -239,7 +370,8 @@ def _parse_env_value(option: Option, raw: str) -> Any:
             raise ValueError(f"{option.env_var}={raw!r}: expected true or false")
         return value in _TRUE
     if option.repeatable:
-        return [part.strip() for part in raw.split(",") if part.strip()]
+        parts = [part.strip() for part in raw.split(",")]
+        return parts if option.secret else [part for part in parts if part]
     try:
         value = option.type(raw)
     except ValueError as exc:
@@ -260,16 +392,45 @@ def option_defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 
 def _read_key_file(path: str) -> list[str]:
-    lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
-    keys = (line.strip() for line in lines)
-    return [key for key in keys if key and not key.startswith("#")]
+    """The keys of an API key file: one per line; blank lines and # comments are skipped."""
+    file = Path(path).expanduser()
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--api-key-file {file}: cannot read it ({exc})") from exc
+    keys = [line.strip() for line in lines]
+    keys = [key for key in keys if key and not key.startswith("#")]
+    if not keys:
+        raise ValueError(
+            f"--api-key-file {file} has no keys (only blank or # comment lines); refusing to "
+            "start without the authentication it asks for"
+        )
+    return keys
+
+
+def api_keys_from_options(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """Keys from --api-key / EMBEDSERVE_API_KEY and --api-key-file; any empty or malformed
+    key stops the start, so a missing variable never turns authentication off."""
+    keys = [str(key) for key in values.get("api_key") or []]
+    for position, key in enumerate(keys):
+        if not key.strip():
+            raise ValueError(
+                f"--api-key / EMBEDSERVE_API_KEY value {position + 1} is empty (is the variable "
+                "that should hold it unset?); refusing to start with authentication off"
+            )
+    if values.get("api_key_file"):
+        keys += _read_key_file(values["api_key_file"])
+    for position, key in enumerate(keys):
+        if not key.isprintable() or any(char.isspace() for char in key):
+            raise ValueError(
+                f"API key {position + 1} contains spaces or control characters; a key must be "
+                "one printable word"
+            )
+    return tuple(dict.fromkeys(keys))
 
 
 def settings_from_options(values: Mapping[str, Any]) -> ServerSettings:
     """Build `ServerSettings` from parsed option values (CLI over environment over defaults)."""
-    keys = list(values.get("api_key") or [])
-    if values.get("api_key_file"):
-        keys += _read_key_file(values["api_key_file"])
     limits = BatchingLimits(
         max_batch_tokens=values["max_batch_tokens"],
         max_client_batch_size=values["max_client_batch_size"],
@@ -277,6 +438,8 @@ def settings_from_options(values: Mapping[str, Any]) -> ServerSettings:
         max_queue_tokens=values["max_queue_tokens"],
         max_queue_seconds=values["max_queue_seconds"],
         max_padding=values["max_padding"],
+        max_input_chars=values["max_input_chars"],
+        max_failed_batches=values["max_failed_batches"],
     )
     check_limits(limits)
     defaults = ModelSettings(
@@ -286,25 +449,64 @@ def settings_from_options(values: Mapping[str, Any]) -> ServerSettings:
         trust_remote_code=bool(values["trust_remote_code"]),
         precision=values["precision"],
         limits=limits,
+        fake_faults=values.get("fake_faults") or "",
     )
     models = _models_from_options(values, defaults)
-    return ServerSettings(
+    settings = ServerSettings(
         host=values["host"],
         port=values["port"],
-        api_keys=tuple(keys),
+        api_keys=api_keys_from_options(values),
         max_payload_bytes=values["max_payload_bytes"],
         cache_dir=Path(values["cache_dir"]).expanduser()
         if values.get("cache_dir")
         else default_cache_dir(),
         log_level=values["log_level"],
+        log_format=values["log_format"],
         models=models,
+        max_concurrent_requests=values["max_concurrent_requests"],
+        request_timeout_s=values["request_timeout"],
+        max_tokenize_chars=values["max_tokenize_chars"],
+        max_connections=values["max_connections"],
+        header_timeout_s=values["header_timeout"],
+        body_timeout_s=values["body_timeout"],
+        keep_alive_timeout_s=values["keep_alive_timeout"],
+        write_timeout_s=values["write_timeout"],
+        max_header_bytes=values["max_header_bytes"],
+        drain_delay_s=values["drain_delay"],
+        shutdown_timeout_s=values["shutdown_timeout"],
     )
+    check_server_settings(settings)
+    return settings
+
+
+_SERVER_MINIMUMS = {
+    "max_payload_bytes": ("--max-payload-bytes", 0),
+    "max_concurrent_requests": ("--max-concurrent-requests", 1),
+    "request_timeout_s": ("--request-timeout", 0.01),
+    "max_tokenize_chars": ("--max-tokenize-chars", 1),
+    "max_connections": ("--max-connections", 1),
+    "header_timeout_s": ("--header-timeout", 0.01),
+    "body_timeout_s": ("--body-timeout", 0.01),
+    "keep_alive_timeout_s": ("--keep-alive-timeout", 0.01),
+    "write_timeout_s": ("--write-timeout", 0.01),
+    "max_header_bytes": ("--max-header-bytes", 1024),
+    "drain_delay_s": ("--drain-delay", 0),
+    "shutdown_timeout_s": ("--shutdown-timeout", 0),
+}
+
+
+def check_server_settings(settings: ServerSettings) -> None:
+    """Reject server settings below their smallest meaningful value."""
+    for name, (flag, lowest) in _SERVER_MINIMUMS.items():
+        value = getattr(settings, name)
+        if value < lowest:
+            raise ValueError(f"{flag} must be at least {lowest}, got {value}")
 
 
 def check_limits(limits: BatchingLimits) -> None:
     """Reject limits below their smallest meaningful value."""
     for name, value in vars(limits).items():
-        lowest = {"max_queue_tokens": 0, "max_queue_seconds": 0.01, "max_padding": 0}.get(name, 1)
+        lowest = {"max_queue_seconds": 0, "max_padding": 0, "max_input_chars": 0}.get(name, 1)
         if value < lowest:
             raise ValueError(f"--{name.replace('_', '-')} must be at least {lowest}, got {value}")
 

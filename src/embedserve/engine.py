@@ -249,6 +249,16 @@ class Engine:
             await asyncio.to_thread(runner.close)
         self._tokenizer_pool.shutdown(wait=False, cancel_futures=True)
 
+    def begin_drain(self) -> None:
+        """Readiness answers 503 from now on; requests are still served."""
+        self.draining = True
+
+    def abort_pending(self) -> None:
+        """Refuse new work and answer everything still queued with `NotReady` (shutdown)."""
+        for runner in self.runners:
+            if runner.scheduler is not None:
+                runner.scheduler.abort()
+
     def served_ids(self) -> list[str]:
         """Every canonical id, in configuration order."""
         return [runner.id for runner in self.runners]
@@ -283,7 +293,7 @@ class Engine:
 
     def _ready_runner(self, name: str | None) -> ModelRunner:
         runner = self.resolve(name)
-        if self.draining or runner.scheduler is None:
+        if runner.scheduler is None:
             raise NotReady(f"the model {runner.id!r} is not ready yet; retry shortly")
         return runner
 

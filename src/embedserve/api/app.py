@@ -105,7 +105,7 @@ def create_app(
     app.add_middleware(
         RequestContextMiddleware,
         api_keys=settings.api_keys,
-        max_payload_bytes=settings.max_payload_bytes,
+        max_payload_bytes=settings.payload_limit,
         metrics=app.state.metrics,
     )
     return app

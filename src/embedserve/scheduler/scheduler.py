@@ -21,6 +21,7 @@ from embedserve.scheduler.batching import pad_batch, select_batch
 
 log = logging.getLogger(__name__)
 Finisher = Callable[[FloatArray], FloatArray]
+SHUTTING_DOWN = "the server is shutting down; retry on another replica"
 
 
 @dataclass
@@ -120,6 +121,7 @@ class Scheduler:
         self._queued_tokens = 0
         self._cond = threading.Condition()
         self._stopping = False
+        self._closed = False  # no new work accepted (shutdown)
         self._thread: threading.Thread | None = None
         self.stats = SchedulerStats()
 
@@ -138,15 +140,21 @@ class Scheduler:
         self._thread = threading.Thread(target=self._run, name="embedserve-device", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop the device thread after its current batch; fail whatever is still pending."""
+    def abort(self) -> None:
+        """Refuse new work and fail whatever is still pending; the running batch completes."""
         with self._cond:
-            self._stopping = True
+            self._closed = True
             pending, self._pending = self._pending, []
             self._queued_tokens = 0
             self._cond.notify_all()
         for item in pending:
-            item.request.fail(NotReady("the server is shutting down; retry on another replica"))
+            item.request.fail(NotReady(SHUTTING_DOWN))
+
+    def stop(self) -> None:
+        """Stop the device thread after its current batch; fail whatever is still pending."""
+        with self._cond:
+            self._stopping = True
+        self.abort()
         if self._thread is not None:
             self._thread.join()
 
@@ -180,8 +188,8 @@ class Scheduler:
         tokens = sum(len(ids) for ids in token_lists)
         request = _Request(asyncio.get_running_loop(), len(token_lists), finish)
         with self._cond:
-            if self._stopping:
-                raise NotReady("the server is shutting down; retry on another replica")
+            if self._closed:
+                raise NotReady(SHUTTING_DOWN)
             queued = self._queued_tokens
             self._refuse_if(bool(queued) and queued + tokens > self._max_queue_tokens)
             self._pending.extend(_Item(ids, request, row) for row, ids in enumerate(token_lists))
