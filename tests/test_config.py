@@ -139,7 +139,11 @@ def test_settings_from_defaults() -> None:
     assert settings.port == 8000
     assert settings.api_keys == ()
     assert settings.log_level == "info"
-    assert settings.max_payload_bytes == 16 * 1024 * 1024
+    assert settings.max_payload_bytes == 0  # auto
+    assert settings.payload_limit == 8 * 300_000
+    assert settings.max_concurrent_requests == 512
+    assert settings.request_timeout_s == 600
+    assert settings.log_format == "text"
     [model] = settings.models
     assert model.path is None
     assert model.served_names == ()
@@ -196,9 +200,42 @@ def test_api_keys_from_flag_and_file_are_combined(tmp_path: Path) -> None:
     assert only_file.api_keys == ("file-key-1", "file-key-2")
 
 
-def test_missing_api_key_file_raises_os_error(tmp_path: Path) -> None:
-    with pytest.raises(OSError):
+def test_missing_api_key_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--api-key-file .*absent.txt"):
         settings_from_options(values(api_key_file=str(tmp_path / "absent.txt")))
+
+
+@pytest.mark.parametrize("keys", [[""], ["  "], ["good", ""]])
+def test_empty_api_keys_refuse_to_start(keys: list[str]) -> None:
+    with pytest.raises(ValueError, match="empty.*refusing to start"):
+        settings_from_options(values(api_key=keys))
+
+
+def test_empty_api_key_variable_refuses_to_start() -> None:
+    parsed = option_defaults({"EMBEDSERVE_API_KEY": ""})
+    with pytest.raises(ValueError, match="empty"):
+        settings_from_options(parsed)
+    with pytest.raises(ValueError, match="empty"):
+        settings_from_options(option_defaults({"EMBEDSERVE_API_KEY": "a,,b"}))
+
+
+def test_key_file_without_keys_refuses_to_start(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys.txt"
+    key_file.write_text("# keys go here\n\n   \n# none yet\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="has no keys"):
+        settings_from_options(values(api_key_file=str(key_file)))
+
+
+def test_keys_with_spaces_are_refused() -> None:
+    with pytest.raises(ValueError, match="one printable word"):
+        settings_from_options(values(api_key=["two words"]))
+
+
+def test_api_key_never_shown_in_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    from embedserve.cli import build_parser
+
+    monkeypatch.setenv("EMBEDSERVE_API_KEY", "sekrit-from-env")
+    assert "sekrit-from-env" not in build_parser().format_help()
 
 
 @pytest.mark.parametrize(
@@ -214,13 +251,36 @@ def test_limits_below_one_are_rejected(name: str, bad: int) -> None:
     assert getattr(settings.models[0].limits, name) == 1
 
 
-def test_queue_limits_accept_auto_and_reject_negatives() -> None:
-    auto = settings_from_options(values(max_queue_tokens=0)).models[0].limits
-    assert auto.max_queue_tokens == 0 and auto.max_queue_seconds == 2.0
+def test_queue_limits_are_fixed_and_the_latency_bound_opt_in() -> None:
+    limits = settings_from_options(values()).models[0].limits
+    assert limits.max_queue_tokens == 4_194_304 and limits.max_queue_seconds == 0
     with pytest.raises(ValueError, match="--max-queue-tokens"):
-        settings_from_options(values(max_queue_tokens=-1))
+        settings_from_options(values(max_queue_tokens=0))
     with pytest.raises(ValueError, match="--max-queue-seconds"):
-        settings_from_options(values(max_queue_seconds=0))
+        settings_from_options(values(max_queue_seconds=-1))
+    bounded = settings_from_options(values(max_queue_seconds=0.5)).models[0].limits
+    assert bounded.max_queue_seconds == 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("max_concurrent_requests", 0),
+        ("request_timeout", 0),
+        ("max_connections", 0),
+        ("header_timeout", 0),
+        ("drain_delay", -1),
+        ("max_header_bytes", 10),
+    ],
+)
+def test_server_limits_below_their_minimum_are_rejected(name: str, bad: float) -> None:
+    with pytest.raises(ValueError, match=re.escape("--" + name.replace("_", "-"))):
+        settings_from_options(values(**{name: bad}))
+
+
+def test_fake_faults_are_checked_at_start() -> None:
+    with pytest.raises(ValueError, match="unknown fault"):
+        settings_from_options(values(fake_faults="explode=1"))
 
 
 @pytest.mark.parametrize(

@@ -158,42 +158,16 @@ async def test_stop_fails_pending_requests(bundled_spec: ModelSpec) -> None:
         await scheduler.embed([[101, 7, 102]], l2_normalize)
 
 
-def test_admission_sizing_helpers() -> None:
-    from embedserve.scheduler.admission import auto_queue_tokens, retry_after_seconds
-
-    assert auto_queue_tokens(10_000, 256, 2.0) == 20_000
-    assert auto_queue_tokens(100, 256, 2.0) == 256  # never below one maximal input
-    assert retry_after_seconds(0, 5000.0) == 1
-    assert retry_after_seconds(12_000, 5000.0) == 3
-    assert retry_after_seconds(12_000, None) == 1
-
-
-async def test_auto_queue_limit_comes_from_measured_speed(bundled_spec: ModelSpec) -> None:
-    from embedserve.engine import ModelRunner
-    from tests.conftest import MODEL_ID
-
-    backend = FakeBackend(bundled_spec, delay_s=0.05)  # about 4096 tokens / 0.05 s
-    runner = ModelRunner(bundled_spec, [MODEL_ID], lambda: backend)
-    await asyncio.to_thread(runner.load)
-    try:
-        assert runner.scheduler is not None
-        speed = runner.scheduler.tokens_per_second
-        assert speed is not None and 20_000 < speed < 90_000
-        assert runner.scheduler.max_queue_tokens == int(speed * 2.0)
-    finally:
-        runner.close()
-
-
 async def test_full_queue_refuses_before_any_work(slow: tuple[Scheduler, FakeBackend]) -> None:
     scheduler, _ = slow  # max_queue_tokens=50
-    scheduler.check_not_full()  # empty: no refusal
+    scheduler.check_admission()  # empty: no refusal
     running = asyncio.ensure_future(scheduler.embed([[101, 5, 102]], l2_normalize))
     await asyncio.sleep(0.05)
     queued = asyncio.ensure_future(scheduler.embed([[101] + [6] * 48 + [102]], l2_normalize))
     await asyncio.sleep(0)
     assert scheduler.queued_tokens == 50
     with pytest.raises(Overloaded) as refused:
-        scheduler.check_not_full()
+        scheduler.check_admission()
     assert refused.value.retry_after_s >= 1
     await asyncio.gather(running, queued)
-    scheduler.check_not_full()
+    scheduler.check_admission()

@@ -76,8 +76,11 @@ class ModelSettings:
         return "torch" if self.device == "cuda" else "onnx"
 
 
+# The auto body limit: 8 bytes per token of --max-request-tokens (2.4 MB at the default 300k;
+# TEI's default is 2 MB). A token is ~5 bytes of English, 6 as a token id or an escaped CJK
+# character. The bound also caps the event-loop time of parsing one body (~50 ms, see README).
 MIN_PAYLOAD_BYTES = 1 << 20
-PAYLOAD_BYTES_PER_TOKEN = 32  # JSON of a token: ~5 bytes of text, up to 12 as \uXXXX escapes
+PAYLOAD_BYTES_PER_TOKEN = 8
 
 
 @dataclass(frozen=True)
@@ -451,6 +454,10 @@ def settings_from_options(values: Mapping[str, Any]) -> ServerSettings:
         limits=limits,
         fake_faults=values.get("fake_faults") or "",
     )
+    if defaults.fake_faults:
+        from embedserve.backends.fake import parse_faults
+
+        parse_faults(defaults.fake_faults)
     models = _models_from_options(values, defaults)
     settings = ServerSettings(
         host=values["host"],

@@ -14,6 +14,7 @@ from pathlib import Path
 from embedserve.backends import Backend, create_backend
 from embedserve.backends.base import FloatArray
 from embedserve.config import (
+    CHARS_PER_TOKEN_LIMIT,
     CPU_MAX_PADDING,
     CUDA_MAX_PADDING,
     BatchingLimits,
@@ -27,6 +28,8 @@ from embedserve.errors import (
     InvalidRequest,
     ModelNotFound,
     NotReady,
+    Overloaded,
+    RequestTimeout,
     TooManyInputs,
     TooManyTokens,
 )
@@ -41,8 +44,9 @@ from embedserve.models import (
 from embedserve.models.dense import projection
 from embedserve.postprocess import finalize
 from embedserve.scheduler import Scheduler
-from embedserve.scheduler.admission import auto_queue_tokens, measure_tokens_per_second
+from embedserve.scheduler.admission import measure_tokens_per_second
 from embedserve.scheduler.batching import pad_batch
+from embedserve.stats import RequestStats
 from embedserve.tokenization import TextTokenizer, check_token_ids
 
 log = logging.getLogger(__name__)
@@ -120,6 +124,17 @@ class ModelRunner:
         self._backend_factory = backend_factory
         self.backend: Backend | None = None
         self.scheduler: Scheduler | None = None
+        self.request_stats = RequestStats()
+
+    @property
+    def max_input_chars(self) -> int:
+        """Characters per input above which it is refused (or cut) before tokenizing."""
+        return self.limits.max_input_chars or CHARS_PER_TOKEN_LIMIT * self.spec.max_length
+
+    @property
+    def ready(self) -> bool:
+        """Loaded, and its scheduler can take work."""
+        return self.scheduler is not None and self.scheduler.ready
 
     @property
     def id(self) -> str:
@@ -150,6 +165,7 @@ class ModelRunner:
             device=settings.device,
             cache_dir=cache_dir,
             precision=settings.precision,
+            fake_faults=settings.fake_faults,
         )
         return cls(
             spec, names, factory, limits=settings.limits, backend_name=kind, device=settings.device
@@ -163,29 +179,36 @@ class ModelRunner:
         backend.forward(*pad_batch(warmup, self.spec.pad_token_id, self.spec.padding_side))
         limits = self.limits
         speed = measure_tokens_per_second(backend, self.spec, limits.max_batch_tokens)
-        queue_tokens = limits.max_queue_tokens or auto_queue_tokens(
-            speed, self.spec.max_length, limits.max_queue_seconds
-        )
         default_padding = CUDA_MAX_PADDING if self.device == "cuda" else CPU_MAX_PADDING
         scheduler = Scheduler(
             backend,
             self.spec,
             max_batch_tokens=limits.max_batch_tokens,
-            max_queue_tokens=queue_tokens,
+            max_queue_tokens=limits.max_queue_tokens,
+            max_queue_seconds=limits.max_queue_seconds,
             max_padding=limits.max_padding or default_padding,
             tokens_per_second=speed,
             project=projection(self.spec.dense_dirs),
+            max_failed_batches=limits.max_failed_batches,
+            name=self.id,
         )
         scheduler.start()
         self.backend, self.scheduler = backend, scheduler
+        bound = f"{limits.max_queue_seconds}s" if limits.max_queue_seconds else "none"
         log.info(
-            "model %s ready on %s/%s in %.1fs: %.0f tokens/s per full batch, queue limit %d tokens",
+            "model %s ready on %s/%s in %.1fs (%.0f tokens/s per full batch); admission: queue "
+            "limit %d tokens, latency bound %s, %d inputs and %d tokens per request, %d "
+            "characters per input",
             self.id,
             self.backend_name,
             self.device,
             time.perf_counter() - started,
             speed,
-            queue_tokens,
+            limits.max_queue_tokens,
+            bound,
+            limits.max_client_batch_size,
+            limits.max_request_tokens,
+            self.max_input_chars,
         )
 
     def close(self) -> None:
@@ -209,14 +232,21 @@ class ModelRunner:
             matryoshka=self.spec.matryoshka,
             backend=self.backend_name,
             device=self.device,
-            ready=self.scheduler is not None,
+            ready=self.ready,
         )
 
 
 class Engine:
     """Composes model runners; `embed()` is the whole inference path, usable without HTTP."""
 
-    def __init__(self, runners: Sequence[ModelRunner], *, tokenizer_threads: int = 2) -> None:
+    def __init__(
+        self,
+        runners: Sequence[ModelRunner],
+        *,
+        tokenizer_threads: int = 2,
+        request_timeout_s: float = 600.0,
+        max_tokenize_chars: int = 32 * 1024 * 1024,
+    ) -> None:
         if not runners:
             raise ValueError("the engine needs at least one model")
         self.runners = list(runners)
@@ -227,23 +257,51 @@ class Engine:
                     raise ValueError(f"served model name {name!r} is used twice")
                 self._by_name[name] = runner
         self._tokenizer_pool = ThreadPoolExecutor(tokenizer_threads, "embedserve-tokenize")
-        self.ready = False
+        self.request_timeout_s = request_timeout_s
+        self.max_tokenize_chars = max_tokenize_chars
+        self._tokenizing_chars = 0
+        self.loaded = False
         self.draining = False
 
     @classmethod
     def from_settings(cls, settings: ServerSettings) -> Engine:
         """Build (not load) the engine for the configured models."""
-        return cls([ModelRunner.from_settings(m, settings.cache_dir) for m in settings.models])
+        return cls(
+            [ModelRunner.from_settings(m, settings.cache_dir) for m in settings.models],
+            request_timeout_s=settings.request_timeout_s,
+            max_tokenize_chars=settings.max_tokenize_chars,
+        )
 
     async def start(self) -> None:
         """Load and warm up every model off the event loop; then the engine is ready."""
         for runner in self.runners:
             await asyncio.to_thread(runner.load)
-        self.ready = True
+        self.loaded = True
+
+    @property
+    def ready(self) -> bool:
+        """Every model loaded and able to take work."""
+        return self.loaded and all(runner.ready for runner in self.runners)
+
+    @property
+    def alive(self) -> bool:
+        """False once a device thread has died: only a restart heals that."""
+        return all(r.scheduler is None or r.scheduler.alive for r in self.runners)
+
+    def unready_reasons(self) -> list[str]:
+        """Why the engine is not ready, one line per cause (empty when ready)."""
+        if not self.loaded:
+            return ["models are loading"]
+        reasons = []
+        for runner in self.runners:
+            why = runner.scheduler.unready_reason if runner.scheduler else "not loaded"
+            if why:
+                reasons.append(f"model {runner.id!r}: {why}")
+        return reasons
 
     async def stop(self) -> None:
         """Refuse new work, fail what is queued, release the models."""
-        self.ready = False
+        self.loaded = False
         self.draining = True
         for runner in self.runners:
             await asyncio.to_thread(runner.close)
@@ -286,7 +344,7 @@ class Engine:
 
     def is_model_ready(self, name: str) -> bool:
         """Readiness of one model (raises `ModelNotFound` for unknown names)."""
-        return self.resolve(name).scheduler is not None and not self.draining
+        return self.resolve(name).ready and not self.draining
 
     def _listing(self) -> str:
         return ", ".join(sorted(self._by_name))
@@ -297,43 +355,119 @@ class Engine:
             raise NotReady(f"the model {runner.id!r} is not ready yet; retry shortly")
         return runner
 
-    async def embed(self, params: EmbedParams) -> EmbedResult:
-        """Embed the inputs of one request, in order, batched with everyone else's."""
+    def deadline(self) -> float:
+        """The event-loop time by which a request arriving now must be answered."""
+        return asyncio.get_running_loop().time() + self.request_timeout_s
+
+    async def embed(self, params: EmbedParams, *, deadline: float | None = None) -> EmbedResult:
+        """Embed the inputs of one request, in order, batched with everyone else's. Cheap checks
+        come first; the request fails with `RequestTimeout` at `deadline` (event-loop time,
+        default: now + the request timeout)."""
+        loop = asyncio.get_running_loop()
+        deadline = self.deadline() if deadline is None else deadline
         runner = self._ready_runner(params.model)
         spec, limits = runner.spec, runner.limits
         count = _check_inputs(params, limits.max_client_batch_size)
         _check_dimensions(params.dimensions, spec)
         truncate_to = _truncation_limit(params.truncate_prompt_tokens, spec.max_length)
-        assert runner.scheduler is not None
-        runner.scheduler.check_not_full()  # a sure 429 costs no tokenization
-        if params.texts is not None:
-            encode = functools.partial(runner.tokenizer.encode, truncate_to=truncate_to)
-            texts = params.texts
-            if spec.default_prompt:  # as sentence-transformers does with default_prompt_name
-                texts = [spec.default_prompt + text for text in texts]
-            loop = asyncio.get_running_loop()
-            token_lists = await loop.run_in_executor(self._tokenizer_pool, encode, texts)
-        else:
-            assert params.token_ids is not None
-            check_token_ids(params.token_ids, spec.vocab_size)
-            token_lists = [list(ids[:truncate_to]) for ids in params.token_ids]
-        total = _check_lengths(token_lists, spec.max_length, limits.max_request_tokens)
-        assert count == len(token_lists)
-        dimensions = params.dimensions or spec.default_dimensions
-        finish = functools.partial(finalize, dimensions=dimensions, normalize=spec.normalize)
-        vectors = await runner.scheduler.embed(token_lists, finish)
+        scheduler = runner.scheduler
+        assert scheduler is not None
+        scheduler.check_admission(deadline - loop.time())  # a sure 429 costs no tokenization
+        try:
+            async with asyncio.timeout_at(deadline):
+                if params.texts is not None:
+                    texts = _char_checked(params.texts, runner.max_input_chars, truncate_to)
+                    if spec.default_prompt:  # as sentence-transformers does
+                        texts = [spec.default_prompt + text for text in texts]
+                    token_lists = await self._tokenize(runner, texts, truncate_to=truncate_to)
+                else:
+                    assert params.token_ids is not None
+                    check_token_ids(params.token_ids, spec.vocab_size)
+                    token_lists = [list(ids[:truncate_to]) for ids in params.token_ids]
+                total = _check_lengths(token_lists, spec.max_length, limits.max_request_tokens)
+                assert count == len(token_lists)
+                dimensions = params.dimensions or spec.default_dimensions
+                finish = functools.partial(
+                    finalize, dimensions=dimensions, normalize=spec.normalize
+                )
+                vectors = await scheduler.embed(
+                    token_lists, finish, remaining_s=deadline - loop.time()
+                )
+        except TimeoutError:
+            runner.request_stats.timeouts += 1
+            raise RequestTimeout(
+                f"the request was not answered within its {self.request_timeout_s:g}s deadline "
+                "(--request-timeout); send fewer inputs per request or retry later"
+            ) from None
+        except asyncio.CancelledError:
+            runner.request_stats.cancelled += 1
+            raise
         return EmbedResult(model=params.model or runner.id, vectors=vectors, prompt_tokens=total)
+
+    async def _tokenize(
+        self,
+        runner: ModelRunner,
+        texts: Sequence[str],
+        *,
+        truncate_to: int | None = None,
+        add_special_tokens: bool = True,
+    ) -> list[list[int]]:
+        """Tokenize off the event loop, within the bound on characters being tokenized."""
+        chars = sum(len(text) for text in texts)
+        if self._tokenizing_chars and self._tokenizing_chars + chars > self.max_tokenize_chars:
+            raise Overloaded(
+                f"the tokenizers are busy with {self._tokenizing_chars} characters "
+                f"(limit {self.max_tokenize_chars}, --max-tokenize-chars); retry shortly",
+                retry_after_s=1,
+            )
+        encode = functools.partial(
+            runner.tokenizer.encode, truncate_to=truncate_to, add_special_tokens=add_special_tokens
+        )
+        self._tokenizing_chars += chars
+        started = time.perf_counter()
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._tokenizer_pool, encode, texts)
+        finally:
+            self._tokenizing_chars -= chars
+            runner.request_stats.tokenization.observe(time.perf_counter() - started)
 
     async def tokenize(
         self, texts: Sequence[str], *, model: str | None = None, add_special_tokens: bool = True
     ) -> TokenizeResult:
-        """Token ids of each text, as the model would see them (no length check)."""
+        """Token ids of each text, as the model would see them (no length check), under the
+        same input, character and tokenizer limits as `embed`."""
         runner = self.resolve(model)
         _check_inputs(EmbedParams(texts=texts), max_inputs=runner.limits.max_client_batch_size)
-        loop = asyncio.get_running_loop()
-        encode = functools.partial(runner.tokenizer.encode, add_special_tokens=add_special_tokens)
-        tokens = await loop.run_in_executor(self._tokenizer_pool, encode, texts)
+        checked = _char_checked(texts, runner.max_input_chars, None)
+        try:
+            async with asyncio.timeout(self.request_timeout_s):
+                tokens = await self._tokenize(
+                    runner, checked, add_special_tokens=add_special_tokens
+                )
+        except TimeoutError:
+            runner.request_stats.timeouts += 1
+            raise RequestTimeout(
+                f"tokenizing took longer than the {self.request_timeout_s:g}s request timeout"
+            ) from None
         return TokenizeResult(model or runner.id, tokens, runner.spec.max_length)
+
+
+def _char_checked(texts: Sequence[str], max_chars: int, truncate_to: int | None) -> list[str]:
+    """Texts within `max_chars` characters: longer ones are cut when truncation was asked for
+    (the kept tokens lie far inside the cut), else refused before any tokenizing."""
+    for index, text in enumerate(texts):
+        if len(text) > max_chars:
+            if truncate_to is not None:
+                return [text[:max_chars] for text in texts]
+            raise ContextLengthExceeded(
+                f"input[{index}] has {len(text)} characters; inputs over {max_chars} characters "
+                "are refused before tokenizing, as they are far longer than this model's "
+                "maximum context length. Shorten or split it, or send truncate_prompt_tokens=-1 "
+                "to truncate it",
+                param="input",
+            )
+    return list(texts)
 
 
 def _check_inputs(params: EmbedParams, max_inputs: int) -> int:

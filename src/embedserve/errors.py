@@ -78,6 +78,12 @@ class NotReady(EmbedServeError):
     code = "not_ready"
 
 
+class RequestTimeout(EmbedServeError):
+    """The request was not answered before its deadline (`--request-timeout`)."""
+
+    code = "timeout"
+
+
 class BackendFailure(EmbedServeError):
     """The forward pass of a batch failed; only that batch's requests see it."""
 

@@ -14,6 +14,7 @@ from embedserve.errors import (
     ModelNotFound,
     NotReady,
     Overloaded,
+    RequestTimeout,
 )
 
 # Checked in order: the first class the error is an instance of decides.
@@ -22,6 +23,7 @@ ERROR_TABLE: tuple[tuple[type[EmbedServeError], int, str], ...] = (
     (ModelNotFound, 404, "not_found_error"),
     (Overloaded, 429, "rate_limit_error"),
     (NotReady, 503, "server_error"),
+    (RequestTimeout, 504, "server_error"),
     (BackendFailure, 500, "server_error"),
     (EmbedServeError, 500, "server_error"),
 )

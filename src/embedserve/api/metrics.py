@@ -11,56 +11,94 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from embedserve import stats as engine_stats
 from embedserve.engine import ModelRunner
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
+_COUNTERS = {  # SchedulerStats field -> (metric name, help)
+    "batches": ("embedserve_batches", "forward batches run"),
+    "items": ("embedserve_batch_inputs", "inputs embedded in batches"),
+    "real_tokens": ("embedserve_tokens", "real tokens fed to the model"),
+    "padded_tokens": ("embedserve_padded_tokens", "tokens processed including padding"),
+    "failed_batches": ("embedserve_failed_batches", "batches whose forward pass failed"),
+    "dropped_items": ("embedserve_dropped_inputs", "inputs dropped: client gone"),
+    "rejected_requests": ("embedserve_rejected_requests", "requests refused with 429"),
+    "unready_events": (
+        "embedserve_model_unready_events",
+        "times the model turned not ready (failed batches in a row, or its thread died)",
+    ),
+}
+_REQUEST_COUNTERS = {  # RequestStats field -> (metric name, help)
+    "timeouts": ("embedserve_request_timeouts", "requests answered 504: past their deadline"),
+    "cancelled": ("embedserve_client_disconnects", "requests whose client hung up (499)"),
+}
+_HISTOGRAMS = {  # stats attribute -> (metric name, help)
+    "queue_wait": ("embedserve_queue_wait_seconds", "time an input waited to enter a batch"),
+    "inference": ("embedserve_inference_seconds", "forward pass and pooling time per batch"),
+    "batch_size": ("embedserve_batch_size", "inputs per forward batch"),
+    "tokenization": ("embedserve_tokenization_seconds", "tokenizing time per request"),
+}
+
+
+def _histogram(
+    name: str, help_text: str, series: list[tuple[str, engine_stats.Histogram]]
+) -> Metric:
+    family = HistogramMetricFamily(name, help_text, labels=["model"])
+    for model, histogram in series:
+        family.add_metric([model], histogram.cumulative(), histogram.total)
+    return family
+
+
 class _SchedulerCollector(Collector):
-    """Reads the schedulers' counters at scrape time."""
+    """Reads the models' counters and histograms at scrape time."""
 
     def __init__(self, runners: Callable[[], Sequence[ModelRunner]]) -> None:
         self._runners = runners
 
     def collect(self) -> Iterable[Metric]:
-        families = {
-            "batches": CounterMetricFamily(
-                "embedserve_batches", "forward batches run", labels=["model"]
-            ),
-            "items": CounterMetricFamily(
-                "embedserve_batch_inputs", "inputs embedded in batches", labels=["model"]
-            ),
-            "real_tokens": CounterMetricFamily(
-                "embedserve_tokens", "real tokens fed to the model", labels=["model"]
-            ),
-            "padded_tokens": CounterMetricFamily(
-                "embedserve_padded_tokens", "tokens processed including padding", labels=["model"]
-            ),
-            "failed_batches": CounterMetricFamily(
-                "embedserve_failed_batches", "batches whose forward pass failed", labels=["model"]
-            ),
-            "dropped_items": CounterMetricFamily(
-                "embedserve_dropped_inputs", "inputs dropped: client gone", labels=["model"]
-            ),
-            "rejected_requests": CounterMetricFamily(
-                "embedserve_rejected_requests", "requests refused with 429", labels=["model"]
-            ),
-        }
+        runners = list(self._runners())
+        loaded = [r for r in runners if r.scheduler is not None]
+        for field, (name, help_text) in _COUNTERS.items():
+            family = CounterMetricFamily(name, help_text, labels=["model"])
+            for runner in loaded:
+                assert runner.scheduler is not None
+                family.add_metric([runner.id], getattr(runner.scheduler.stats, field))
+            yield family
+        for field, (name, help_text) in _REQUEST_COUNTERS.items():
+            family = CounterMetricFamily(name, help_text, labels=["model"])
+            for runner in runners:
+                family.add_metric([runner.id], getattr(runner.request_stats, field))
+            yield family
+        for field, (name, help_text) in _HISTOGRAMS.items():
+            series = [
+                (runner.id, getattr(stats, field))
+                for runner in runners
+                for stats in (runner.request_stats, runner.scheduler and runner.scheduler.stats)
+                if stats is not None and hasattr(stats, field)
+            ]
+            yield _histogram(name, help_text, series)
         queued = GaugeMetricFamily(
             "embedserve_queued_tokens", "tokens admitted and waiting", labels=["model"]
         )
-        for runner in self._runners():
-            if runner.scheduler is None:
-                continue
-            stats = vars(runner.scheduler.stats)
-            for key, family in families.items():
-                family.add_metric([runner.id], stats[key])
-            queued.add_metric([runner.id], runner.scheduler.queued_tokens)
-        yield from families.values()
+        ready = GaugeMetricFamily(
+            "embedserve_model_ready", "1 when the model can take work", labels=["model"]
+        )
+        for runner in runners:
+            ready.add_metric([runner.id], 1.0 if runner.ready else 0.0)
+            if runner.scheduler is not None:
+                queued.add_metric([runner.id], runner.scheduler.queued_tokens)
         yield queued
+        yield ready
 
 
 class Metrics:

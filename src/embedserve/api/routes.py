@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -12,6 +15,14 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from embedserve.api.errors import error_response
+from embedserve.api.request_body import (
+    INPUT_SHAPES,
+    JSON,
+    check_free_json,
+    parse_input,
+    parse_texts,
+    read_json_object,
+)
 from embedserve.api.schemas import (
     EmbeddingRequest,
     EmbeddingResponse,
@@ -19,13 +30,18 @@ from embedserve.api.schemas import (
     TokenizeRequest,
 )
 from embedserve.engine import EmbedResult, Engine, ModelInfo
-from embedserve.errors import InvalidRequest
+from embedserve.errors import InvalidRequest, ModelNotFound, Overloaded
 from embedserve.postprocess import to_base64
 
 log = logging.getLogger(__name__)
-EMBEDDING_PATHS = ("/v1/embeddings", "/embeddings", "/v3/embeddings", "/v3/v1/embeddings")
-_JSON = "application/json"
-_INPUT_SHAPES = "a string, a list of strings, a list of token ids, or a list of token-id lists"
+EMBEDDING_PATHS = (
+    "/v1/embeddings",
+    "/embeddings",
+    "/v3/embeddings",
+    "/v3/v1/embeddings",
+    "/v3/embeddings/embeddings",  # what OVMS' demo client posts to with its documented URL
+)
+_JSON = JSON
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 429, 500, 503)
 }
@@ -46,21 +62,41 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
-async def read_json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object, or an `InvalidRequest` saying what is wrong with it."""
-    content_type = request.headers.get("content-type", _JSON).split(";")[0].strip().lower()
-    if content_type and not (content_type == _JSON or content_type.endswith("+json")):
-        raise InvalidRequest(
-            f"unsupported Content-Type {content_type!r}; send the body as application/json"
-        )
-    body = await request.body()
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    return data
+class RequestSlots:
+    """At most `limit` embedding and tokenize requests in progress at once (TEI's
+    `max_concurrent_requests`); the next one is refused before its body is read."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Take a slot for the duration of the block, or raise `Overloaded`."""
+        if self.in_use >= self.limit:
+            raise Overloaded(
+                f"{self.in_use} requests are in progress, the limit "
+                "(--max-concurrent-requests); retry after the Retry-After delay",
+                retry_after_s=1,
+            )
+        self.in_use += 1
+        try:
+            yield
+        finally:
+            self.in_use -= 1
+
+
+def slots_of(request: Request) -> RequestSlots:
+    """The app's request slots."""
+    slots: RequestSlots = request.app.state.slots
+    return slots
+
+
+def deadline_of(request: Request) -> float:
+    """Event-loop time by which this request must be answered (from its arrival)."""
+    arrived = getattr(request.state, "arrived", None)
+    engine = engine_of(request)
+    return engine.deadline() if arrived is None else arrived + engine.request_timeout_s
 
 
 def merge_extra_body(data: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +124,7 @@ def validation_error(exc: ValidationError) -> InvalidRequest:
     if first["type"] == "missing":
         return InvalidRequest(f"`{field}` is required", param=field)
     if field == "input":
-        return InvalidRequest(f"`input` must be {_INPUT_SHAPES}; no mixed lists", param="input")
+        return InvalidRequest(f"`input` must be {INPUT_SHAPES}; no mixed lists", param="input")
     return InvalidRequest(f"`{field}`: {first['msg']}", param=field)
 
 
@@ -119,7 +155,8 @@ async def until_disconnected(request: Request) -> None:
 
 
 async def run_unless_disconnected(request: Request, work: Any) -> Any:
-    """Await `work`; if the client disconnects first, cancel it so its queued items are dropped."""
+    """Await `work`; if the client disconnects first, cancel it so its queued items are dropped
+    and answer 499 (nobody reads it; the access log and metrics do)."""
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(until_disconnected(request))
     try:
@@ -128,8 +165,11 @@ async def run_unless_disconnected(request: Request, work: Any) -> Any:
         watcher.cancel()
         if not task.done():
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     if task.cancelled():
-        log.info("client of request %s disconnected; work dropped", request.state.request_id)
+        request.state.client_gone = True
+        log.info("client disconnected before its answer; its queued work was dropped")
         return error_response(
             499,
             "the client closed the request",
@@ -159,14 +199,21 @@ def model_card(info: ModelInfo, name: str) -> dict[str, Any]:
     }
 
 
-def not_ready() -> Response:
-    """The 503 envelope of the readiness probes."""
+def not_ready(reasons: list[str] | None = None) -> Response:
+    """The 503 envelope of the readiness probes, saying why."""
+    why = "; ".join(reasons or []) or "models are loading or it is draining"
     return error_response(
-        503,
-        "the server is not ready: models are loading or it is draining",
-        type_="server_error",
-        code="not_ready",
+        503, f"the server is not ready: {why}", type_="server_error", code="not_ready"
     )
+
+
+def readiness(engine: Engine) -> Response | None:
+    """None when ready, else the 503 answer naming the cause."""
+    if engine.draining:
+        return not_ready(["it is draining (shutting down)"])
+    if not engine.ready:
+        return not_ready(engine.unready_reasons())
+    return None
 
 
 router = APIRouter()
@@ -186,16 +233,22 @@ _embeddings_docs: dict[str, Any] = {
 
 async def create_embeddings(request: Request) -> Response:
     """OpenAI `POST /v1/embeddings` (and its aliases)."""
-    data = merge_extra_body(await read_json_object(request))
-    try:
-        parsed = EmbeddingRequest.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
-    work = engine_of(request).embed(parsed.to_params())
-    outcome = await run_unless_disconnected(request, work)
-    if isinstance(outcome, Response):
-        return outcome
-    return json_response(embedding_body(outcome, parsed.encoding_format, parsed.additional_data))
+    with slots_of(request).hold():
+        data = merge_extra_body(await read_json_object(request))
+        texts, token_ids = parse_input(data.get("input"))
+        for field in ("additional_data", "metadata"):
+            check_free_json(data.get(field), field)
+        try:  # every other field; `input` was checked above without pydantic's per-item cost
+            parsed = EmbeddingRequest.model_validate({**data, "input": "-"})
+        except ValidationError as exc:
+            raise validation_error(exc) from None
+        params = dataclasses.replace(parsed.to_params(), texts=texts, token_ids=token_ids)
+        work = engine_of(request).embed(params, deadline=deadline_of(request))
+        outcome = await run_unless_disconnected(request, work)
+        if isinstance(outcome, Response):
+            return outcome
+        body = embedding_body(outcome, parsed.encoding_format, parsed.additional_data)
+        return json_response(body)
 
 
 for _index, _path in enumerate(EMBEDDING_PATHS):
@@ -234,26 +287,33 @@ async def retrieve_model(request: Request, model_id: str) -> Response:
 @router.post("/tokenize", tags=["tokenize"], responses=_ERRORS)
 async def tokenize(request: Request) -> Response:
     """Token ids and counts of each input, as the model sees them."""
-    try:
-        parsed = TokenizeRequest.model_validate(await read_json_object(request))
-    except ValidationError as exc:
-        raise validation_error(exc) from None
-    value = parsed.input if parsed.input is not None else parsed.prompt
-    if value is None:
-        raise InvalidRequest("`input` is required", param="input")
-    texts = [value] if isinstance(value, str) else value
-    result = await engine_of(request).tokenize(
-        texts, model=parsed.model, add_special_tokens=parsed.add_special_tokens
-    )
-    data = [
+    with slots_of(request).hold():
+        data = await read_json_object(request)
+        texts = parse_texts(data.get("input"), "input")
+        if texts is None:
+            texts = parse_texts(data.get("prompt"), "prompt")
+        if texts is None:
+            raise InvalidRequest("`input` is required", param="input")
+        try:
+            parsed = TokenizeRequest.model_validate({**data, "input": "-", "prompt": None})
+        except ValidationError as exc:
+            raise validation_error(exc) from None
+        single = isinstance(data.get("input", data.get("prompt")), str)
+        work = engine_of(request).tokenize(
+            texts, model=parsed.model, add_special_tokens=parsed.add_special_tokens
+        )
+        result = await run_unless_disconnected(request, work)
+        if isinstance(result, Response):
+            return result
+    data_rows = [
         {"index": index, "tokens": ids, "count": len(ids)}
         for index, ids in enumerate(result.tokens)
     ]
     return json_response(
         {
             "model": result.model,
-            "data": data,
-            "tokens": result.tokens[0] if isinstance(value, str) else result.tokens,
+            "data": data_rows,
+            "tokens": result.tokens[0] if single else result.tokens,
             "count": sum(len(ids) for ids in result.tokens),
             "max_model_len": result.max_model_len,
         }
@@ -262,34 +322,44 @@ async def tokenize(request: Request) -> Response:
 
 @router.get("/health", tags=["health"], responses={503: {"model": ErrorResponse}})
 async def health(request: Request) -> Response:
-    """200 once every model is loaded and warmed up; 503 before, and while draining."""
-    engine = engine_of(request)
-    if engine.ready and not engine.draining:
-        return json_response({"status": "ok"})
-    return not_ready()
+    """200 once every model is loaded and warmed up; 503 before, while a model is failing, and
+    while draining."""
+    return readiness(engine_of(request)) or json_response({"status": "ok"})
 
 
-@router.get("/v2/health/live", tags=["health"])
-async def live() -> Response:
-    """KServe liveness: the process answers."""
-    return json_response({"live": True})
+@router.get("/v2/health/live", tags=["health"], responses={503: {"model": ErrorResponse}})
+async def live(request: Request) -> Response:
+    """KServe liveness: the process answers and no device thread has died."""
+    if engine_of(request).alive:
+        return json_response({"live": True})
+    return error_response(
+        503,
+        "a device thread has died; restart the server",
+        type_="server_error",
+        code="not_ready",
+    )
 
 
 @router.get("/v2/health/ready", tags=["health"], responses={503: {"model": ErrorResponse}})
 async def ready(request: Request) -> Response:
     """KServe readiness of the whole server."""
-    engine = engine_of(request)
-    if engine.ready and not engine.draining:
-        return json_response({"ready": True})
-    return not_ready()
+    return readiness(engine_of(request)) or json_response({"ready": True})
 
 
 @router.get("/v2/models/{name:path}/ready", tags=["health"], responses=_ERRORS)
 async def model_ready(request: Request, name: str) -> Response:
-    """KServe readiness of one model: 200, 503 not ready, 404 unknown."""
-    if engine_of(request).is_model_ready(name):
+    """KServe readiness of one model: 200, 503 not ready, 404 unknown. This probe needs no key,
+    so its 404 lists the served ids only to authenticated clients."""
+    engine = engine_of(request)
+    try:
+        is_ready = engine.is_model_ready(name)
+    except ModelNotFound:
+        if getattr(request.state, "authenticated", True):
+            raise
+        raise ModelNotFound(f"the model {name!r} does not exist", param="model") from None
+    if is_ready:
         return json_response({"name": name, "ready": True})
-    return not_ready()
+    return readiness(engine) or not_ready([f"model {name!r} is not ready"])
 
 
 @router.get("/metrics", tags=["metrics"], include_in_schema=True)

@@ -13,7 +13,13 @@ OFFERED_PRECISIONS = {"onnx": ("fp32", "fp16"), "openvino": ("fp32", "int8")}
 
 
 def create_backend(
-    kind: str, spec: ModelSpec, *, device: str, cache_dir: Path, precision: str = "fp32"
+    kind: str,
+    spec: ModelSpec,
+    *,
+    device: str,
+    cache_dir: Path,
+    precision: str = "fp32",
+    fake_faults: str = "",
 ) -> Backend:
     """Load `spec` on the named runtime (`onnx`, `torch`, `openvino` or `fake`). Blocking; call
     off the loop. Besides fp32, onnx offers fp16 and openvino int8 (each measured first)."""
@@ -35,9 +41,9 @@ def create_backend(
 
         return TorchBackend.load(spec, device=device)
     if kind == "fake":
-        from embedserve.backends.fake import FakeBackend
+        from embedserve.backends.fake import FakeBackend, parse_faults
 
-        return FakeBackend(spec)
+        return FakeBackend(spec, **parse_faults(fake_faults))  # type: ignore[arg-type]
     raise ModelLoadError(f"unknown backend {kind!r}; choose onnx, torch, openvino or fake")
 
 

@@ -11,21 +11,49 @@ from embedserve.backends.base import FloatArray, IntArray
 from embedserve.models.spec import ModelSpec
 
 
+class DeviceThreadKilled(BaseException):
+    """Raised by the fake backend to kill the thread that runs it (fault injection)."""
+
+
+_FAULT_KEYS = {"delay": "delay_s", "fail_token": "fail_token_id", "kill_token": "kill_token_id"}
+
+
+def parse_faults(spec: str) -> dict[str, float | int]:
+    """`delay=0.1,fail_token=2023,kill_token=2024` -> FakeBackend keyword arguments."""
+    options: dict[str, float | int] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, _, value = part.partition("=")
+        if key not in _FAULT_KEYS:
+            raise ValueError(f"--fake-faults: unknown fault {key!r}; known: {sorted(_FAULT_KEYS)}")
+        try:
+            options[_FAULT_KEYS[key]] = float(value) if key == "delay" else int(value)
+        except ValueError:
+            raise ValueError(f"--fake-faults: {part!r} needs a number") from None
+    return options
+
+
 class FakeBackend:
     """Token embeddings computed from the token ids alone, so vectors are reproducible.
 
-    `delay_s` slows each batch down; a batch containing `fail_token_id` raises; every batch's
+    `delay_s` slows each batch down; a batch containing `fail_token_id` raises; one containing
+    `kill_token_id` raises `DeviceThreadKilled`, which ends the device thread; every batch's
     token ids are recorded in `seen` so tests can tell what reached the "device".
     """
 
     name = "fake"
 
     def __init__(
-        self, spec: ModelSpec, *, delay_s: float = 0.0, fail_token_id: int | None = None
+        self,
+        spec: ModelSpec,
+        *,
+        delay_s: float = 0.0,
+        fail_token_id: int | None = None,
+        kill_token_id: int | None = None,
     ) -> None:
         self.dimension = spec.dimension
         self.delay_s = delay_s
         self.fail_token_id = fail_token_id
+        self.kill_token_id = kill_token_id
         self.seen: list[list[int]] = []
         self.batches = 0
         self._lock = threading.Lock()
@@ -42,6 +70,8 @@ class FakeBackend:
             time.sleep(self.delay_s)
         if self.fail_token_id is not None and bool((input_ids == self.fail_token_id).any()):
             raise RuntimeError(f"fake backend failure on token {self.fail_token_id}")
+        if self.kill_token_id is not None and bool((input_ids == self.kill_token_id).any()):
+            raise DeviceThreadKilled(f"fake backend killed its thread on {self.kill_token_id}")
         ids = input_ids.astype(np.float32)[:, :, None]
         return np.sin(ids * self._freqs[None, None, :]).astype(np.float32)
 

@@ -1,9 +1,10 @@
-"""Admission control sizing: how many queued tokens a model may hold, from its measured speed."""
+"""Admission control: whether queued work leaves room for a request, from the measured speed."""
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 from embedserve.backends.base import Backend
 from embedserve.models.spec import ModelSpec
@@ -26,9 +27,58 @@ def measure_tokens_per_second(backend: Backend, spec: ModelSpec, batch_tokens: i
     return input_ids.size / max(best, 1e-6)
 
 
-def auto_queue_tokens(tokens_per_second: float, max_input_tokens: int, seconds: float) -> int:
-    """Queue about `seconds` of work, but never less than one input of the model's max length."""
-    return max(max_input_tokens, int(tokens_per_second * seconds))
+class SpeedMeter:
+    """The device's tokens per second, from exponentially decayed sums over recent batches
+    (large batches weigh more than small ones, as they do in a long queue)."""
+
+    def __init__(self, tokens_per_second: float, *, decay: float = 0.9) -> None:
+        self._tokens = max(tokens_per_second, 1.0)
+        self._seconds = 1.0
+        self._decay = decay
+
+    def record(self, tokens: int, seconds: float) -> None:
+        """Account one batch of `tokens` real tokens that took `seconds`."""
+        self._tokens = self._tokens * self._decay + tokens
+        self._seconds = self._seconds * self._decay + max(seconds, 1e-6)
+
+    @property
+    def tokens_per_second(self) -> float:
+        """The current estimate."""
+        return self._tokens / self._seconds
+
+
+@dataclass(frozen=True)
+class AdmissionPolicy:
+    """What a model's queue admits: a memory bound in tokens, an optional latency bound, and no
+    work that would finish after its request's deadline. An empty queue admits anything."""
+
+    max_queue_tokens: int
+    max_queue_seconds: float = 0.0  # 0: no latency bound
+
+    def refusal(
+        self,
+        queued_tokens: int,
+        incoming_tokens: int,
+        tokens_per_second: float,
+        remaining_s: float | None = None,
+    ) -> str | None:
+        """Why `incoming_tokens` more cannot be queued now, or None when they can."""
+        if queued_tokens == 0:
+            return None
+        if queued_tokens + incoming_tokens > self.max_queue_tokens:
+            return f"{queued_tokens} tokens queued, limit {self.max_queue_tokens}"
+        wait = (queued_tokens + incoming_tokens) / max(tokens_per_second, 1e-6)
+        if self.max_queue_seconds and wait > self.max_queue_seconds:
+            return (
+                f"about {wait:.2f}s of queued work, more than the {self.max_queue_seconds}s "
+                "latency bound"
+            )
+        if remaining_s is not None and wait > remaining_s:
+            return (
+                f"about {wait:.0f}s of queued work, more than the {remaining_s:.0f}s left "
+                "before this request's deadline"
+            )
+        return None
 
 
 def retry_after_seconds(queued_tokens: int, tokens_per_second: float | None) -> int:

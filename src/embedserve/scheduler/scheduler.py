@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -16,25 +17,13 @@ from embedserve.backends.base import Backend, FloatArray
 from embedserve.errors import BackendFailure, EmbedServeError, NotReady, Overloaded
 from embedserve.models.spec import ModelSpec
 from embedserve.pooling import pool
-from embedserve.scheduler.admission import retry_after_seconds
+from embedserve.scheduler.admission import AdmissionPolicy, SpeedMeter, retry_after_seconds
 from embedserve.scheduler.batching import pad_batch, select_batch
+from embedserve.stats import SchedulerStats
 
 log = logging.getLogger(__name__)
 Finisher = Callable[[FloatArray], FloatArray]
 SHUTTING_DOWN = "the server is shutting down; retry on another replica"
-
-
-@dataclass
-class SchedulerStats:
-    """Counters for metrics and benchmarks (written by the device thread only)."""
-
-    batches: int = 0
-    items: int = 0
-    real_tokens: int = 0
-    padded_tokens: int = 0
-    failed_batches: int = 0
-    dropped_items: int = 0
-    rejected_requests: int = 0
 
 
 class _Request:
@@ -90,10 +79,14 @@ class _Item:
     token_ids: Sequence[int]
     request: _Request
     row: int
+    enqueued: float
 
 
 class Scheduler:
-    """Batches work items of all requests of one model under a padded-token budget."""
+    """Batches work items of all requests of one model under a padded-token budget, admits
+    work by `AdmissionPolicy`, and turns the model unready when its device thread dies or
+    `max_failed_batches` batches fail in a row (a probe batch every `probe_interval_s` brings
+    it back)."""
 
     def __init__(
         self,
@@ -102,50 +95,82 @@ class Scheduler:
         *,
         max_batch_tokens: int,
         max_queue_tokens: int,
+        max_queue_seconds: float = 0.0,
         max_batch_size: int = 512,
         window: int = 1024,
         max_padding: float = 1.0,
         tokens_per_second: float | None = None,
         project: Finisher | None = None,
+        max_failed_batches: int = 5,
+        probe_interval_s: float = 2.0,
+        name: str = "model",
     ) -> None:
         self._backend = backend
         self._spec = spec
         self._max_batch_tokens = max_batch_tokens
-        self._max_queue_tokens = max_queue_tokens
+        self._admission = AdmissionPolicy(max_queue_tokens, max_queue_seconds)
         self._max_batch_size = max_batch_size
         self._window = max(window, 1)
         self._max_padding = max_padding
         self._project = project  # the model's Dense head, between pooling and post-processing
-        self.tokens_per_second = tokens_per_second
+        self._speed = SpeedMeter(tokens_per_second or 10_000.0)
+        self._max_failed_batches = max_failed_batches
+        self._probe_interval_s = probe_interval_s
+        self.name = name
         self._pending: list[_Item] = []
         self._queued_tokens = 0
         self._cond = threading.Condition()
         self._stopping = False
         self._closed = False  # no new work accepted (shutdown)
+        self._unready: str | None = None  # why the model cannot serve now, or None
+        self._dead = False
+        self._failures_in_a_row = 0
+        self._running: list[_Item] = []
         self._thread: threading.Thread | None = None
         self.stats = SchedulerStats()
 
     @property
     def max_queue_tokens(self) -> int:
         """The admission limit in tokens."""
-        return self._max_queue_tokens
+        return self._admission.max_queue_tokens
 
     @property
     def queued_tokens(self) -> int:
         """Tokens admitted but not yet taken into a batch."""
         return self._queued_tokens
 
+    @property
+    def tokens_per_second(self) -> float:
+        """The device's recent speed, as admission estimates waits with it."""
+        return self._speed.tokens_per_second
+
+    @property
+    def ready(self) -> bool:
+        """True while the device thread runs and the last batches did not all fail."""
+        return self._unready is None and not self._closed
+
+    @property
+    def alive(self) -> bool:
+        """False once the device thread has died (the process cannot heal that itself)."""
+        return not self._dead
+
+    @property
+    def unready_reason(self) -> str | None:
+        """Why the model is not ready, or None."""
+        return self._unready
+
     def start(self) -> None:
         """Start the device thread."""
-        self._thread = threading.Thread(target=self._run, name="embedserve-device", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"embedserve-device-{self.name}", daemon=True
+        )
         self._thread.start()
 
     def abort(self) -> None:
         """Refuse new work and fail whatever is still pending; the running batch completes."""
         with self._cond:
             self._closed = True
-            pending, self._pending = self._pending, []
-            self._queued_tokens = 0
+            pending = self._drain_pending()
             self._cond.notify_all()
         for item in pending:
             item.request.fail(NotReady(SHUTTING_DOWN))
@@ -158,41 +183,56 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join()
 
-    async def embed(self, token_lists: Sequence[Sequence[int]], finish: Finisher) -> FloatArray:
+    async def embed(
+        self,
+        token_lists: Sequence[Sequence[int]],
+        finish: Finisher,
+        *,
+        remaining_s: float | None = None,
+    ) -> FloatArray:
         """Queue one item per token list and wait for all of them; `finish` post-processes the
-        pooled (n, dim) matrix on the device thread. Cancelling drops the items not yet run."""
-        request = self._submit(token_lists, finish)
+        pooled (n, dim) matrix on the device thread. `remaining_s` is the time left before the
+        request's deadline: work estimated to end later is refused. Cancelling drops the items
+        not yet run."""
+        request = self._submit(token_lists, finish, remaining_s)
         try:
             return await request.future
         except asyncio.CancelledError:
             self._cancel(request)
             raise
 
-    def check_not_full(self) -> None:
-        """Raise `Overloaded` now if no request could be admitted (any request has >= 1 token)."""
-        if self._queued_tokens >= self._max_queue_tokens:
-            with self._cond:
-                self._refuse_if(self._queued_tokens >= self._max_queue_tokens)
+    def check_admission(self, remaining_s: float | None = None) -> None:
+        """Raise now if no request could be admitted (before any tokenizing is spent on it)."""
+        with self._cond:
+            self._check_admission(1, remaining_s)
 
-    def _refuse_if(self, full: bool) -> None:
-        """Raise `Overloaded` when `full` (caller holds the lock)."""
-        if full:
+    def _check_admission(self, tokens: int, remaining_s: float | None) -> None:
+        """Raise `NotReady` or `Overloaded` if `tokens` cannot be queued (caller holds the lock)."""
+        if self._closed:
+            raise NotReady(SHUTTING_DOWN)
+        if self._unready is not None:
+            raise NotReady(f"the model {self.name!r} is not ready: {self._unready}")
+        speed = self._speed.tokens_per_second
+        reason = self._admission.refusal(self._queued_tokens, tokens, speed, remaining_s)
+        if reason is not None:
             self.stats.rejected_requests += 1
             raise Overloaded(
-                f"the server is at capacity ({self._queued_tokens} tokens queued, limit "
-                f"{self._max_queue_tokens}); retry after a short wait",
-                retry_after_s=retry_after_seconds(self._queued_tokens, self.tokens_per_second),
+                f"the server is at capacity for {self.name!r} ({reason}); retry after the "
+                "Retry-After delay",
+                retry_after_s=retry_after_seconds(self._queued_tokens, speed),
             )
 
-    def _submit(self, token_lists: Sequence[Sequence[int]], finish: Finisher) -> _Request:
+    def _submit(
+        self, token_lists: Sequence[Sequence[int]], finish: Finisher, remaining_s: float | None
+    ) -> _Request:
         tokens = sum(len(ids) for ids in token_lists)
         request = _Request(asyncio.get_running_loop(), len(token_lists), finish)
+        now = time.perf_counter()
         with self._cond:
-            if self._closed:
-                raise NotReady(SHUTTING_DOWN)
-            queued = self._queued_tokens
-            self._refuse_if(bool(queued) and queued + tokens > self._max_queue_tokens)
-            self._pending.extend(_Item(ids, request, row) for row, ids in enumerate(token_lists))
+            self._check_admission(tokens, remaining_s)
+            self._pending.extend(
+                _Item(ids, request, row, now) for row, ids in enumerate(token_lists)
+            )
             self._queued_tokens += tokens
             self._cond.notify()
         return request
@@ -208,6 +248,12 @@ class Scheduler:
                 )
                 self._pending = kept
                 self.stats.dropped_items += dropped
+
+    def _drain_pending(self) -> list[_Item]:
+        """Empty the queue and return what it held (caller holds the lock)."""
+        pending, self._pending = self._pending, []
+        self._queued_tokens = 0
+        return pending
 
     def _take_batch(self) -> list[_Item]:
         """Remove and return the next batch (caller holds the lock)."""
@@ -228,21 +274,40 @@ class Scheduler:
         batch = [live[p] for p in positions]
         self._pending = [item for p, item in enumerate(live) if p not in chosen]
         self._queued_tokens -= sum(len(item.token_ids) for item in batch)
+        now = time.perf_counter()
+        for item in batch:
+            self.stats.queue_wait.observe(now - item.enqueued)
         return batch
 
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._stopping:
-                    self._cond.wait()
-                if self._stopping:
-                    return
-                batch = self._take_batch()
-            if batch:
-                self._execute(batch)
+        try:
+            while self._step():
+                pass
+        except BaseException as exc:  # the thread is ending: make that loud and visible
+            self._die(exc)
+
+    def _step(self) -> bool:
+        """Run one batch, or one probe while unready; False when stopping."""
+        with self._cond:
+            if self._unready is not None and not self._stopping:
+                self._cond.wait(self._probe_interval_s)
+            while not self._pending and not self._stopping and self._unready is None:
+                self._cond.wait()
+            if self._stopping:
+                return False
+            probing = self._unready is not None
+            batch = [] if probing else self._take_batch()
+            self._running = batch
+        if probing:
+            self._probe()
+        elif batch:
+            self._execute(batch)
+        self._running = []
+        return True
 
     def _execute(self, batch: list[_Item]) -> None:
         """Run one batch; any failure fails this batch's requests only."""
+        started = time.perf_counter()
         try:
             input_ids, mask = pad_batch(
                 [item.token_ids for item in batch], self._spec.pad_token_id, self._spec.padding_side
@@ -251,19 +316,71 @@ class Scheduler:
             pooled = pool(hidden, mask, self._spec.pooling)
             if self._project is not None:
                 pooled = self._project(pooled)
-            self._record(batch, mask)
+            elapsed = time.perf_counter() - started
+            self._record(batch, mask, elapsed)
             for position, item in enumerate(batch):
                 if item.request.live:
                     item.request.deliver(item.row, pooled[position])
+            self._failures_in_a_row = 0
         except Exception as exc:
             self.stats.failed_batches += 1
-            log.exception("batch of %d items failed", len(batch))
+            self._failures_in_a_row += 1
+            log.exception("batch of %d items of %s failed", len(batch), self.name)
             error = exc if isinstance(exc, EmbedServeError) else BackendFailure(str(exc))
             for item in batch:
                 item.request.fail(error)
+            if self._failures_in_a_row >= self._max_failed_batches:
+                self._become_unready(
+                    f"its last {self._failures_in_a_row} batches failed (last error: "
+                    f"{type(exc).__name__}: {exc})"
+                )
 
-    def _record(self, batch: list[_Item], mask: npt.NDArray[np.int64]) -> None:
+    def _probe(self) -> None:
+        """Try one small batch; on success the model is ready again."""
+        token = min(1000, self._spec.vocab_size - 1)
+        try:
+            self._backend.forward(*pad_batch([[token] * 4], self._spec.pad_token_id))
+        except Exception as exc:
+            log.warning("model %s: probe batch failed again: %s", self.name, exc)
+            return
+        with self._cond:
+            if self._dead:
+                return
+            self._unready = None
+            self._failures_in_a_row = 0
+        log.warning("model %s: probe batch succeeded; ready again", self.name)
+
+    def _become_unready(self, reason: str) -> None:
+        with self._cond:
+            self._unready = reason
+            self.stats.unready_events += 1
+            pending = self._drain_pending()
+        log.error(
+            "model %s is not ready: %s; probing every %.0fs",
+            self.name,
+            reason,
+            self._probe_interval_s,
+        )
+        for item in pending:
+            item.request.fail(NotReady(f"the model {self.name!r} is not ready: {reason}"))
+
+    def _die(self, exc: BaseException) -> None:
+        log.critical("the device thread of %s died", self.name, exc_info=exc)
+        reason = f"its device thread died ({type(exc).__name__}: {exc})"
+        with self._cond:
+            self._dead = True
+            self._unready = reason
+            self.stats.unready_events += 1
+            lost = [*self._running, *self._drain_pending()]
+        for item in lost:
+            item.request.fail(NotReady(f"the model {self.name!r} is not ready: {reason}"))
+
+    def _record(self, batch: list[_Item], mask: npt.NDArray[np.int64], seconds: float) -> None:
+        real = int(mask.sum())
         self.stats.batches += 1
         self.stats.items += len(batch)
-        self.stats.real_tokens += int(mask.sum())
+        self.stats.real_tokens += real
         self.stats.padded_tokens += int(mask.size)
+        self.stats.inference.observe(seconds)
+        self.stats.batch_size.observe(len(batch))
+        self._speed.record(real, seconds)

@@ -1,0 +1,95 @@
+"""Reading a request body cheaply and in order of cost: content type, JSON, then the `input`
+shape (checked by type scans, not pydantic, so a huge token list costs microseconds per item),
+then the size and depth of free-form JSON fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from embedserve.errors import EmptyInput, InvalidRequest
+
+JSON = "application/json"
+INPUT_SHAPES = "a string, a list of strings, a list of token ids, or a list of token-id lists"
+MAX_JSON_DEPTH = 32
+MAX_JSON_VALUES = 10_000
+
+Texts = list[str]
+TokenLists = list[list[int]]
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, or an `InvalidRequest` saying what is wrong with it. The body
+    is bounded by the payload limit, so parsing it costs at most a few tens of milliseconds."""
+    content_type = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+    if content_type and not (content_type == JSON or content_type.endswith("+json")):
+        raise InvalidRequest(
+            f"unsupported Content-Type {content_type!r}; send the body as application/json"
+        )
+    body = await request.body()
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return data
+
+
+def parse_input(value: Any, field: str = "input") -> tuple[Texts | None, TokenLists | None]:
+    """Texts or token-id lists from the raw `input` value; anything else is a 400 that names
+    the accepted shapes. Lengths and limits are the engine's to check."""
+    if isinstance(value, str):
+        return [value], None
+    if not isinstance(value, list):
+        raise _shape_error(field)
+    if not value:
+        raise EmptyInput(f"`{field}` must not be empty: send at least one text", param=field)
+    kinds = set(map(type, value))
+    if kinds == {str}:
+        return value, None
+    if kinds == {int}:
+        return None, [value]
+    if kinds == {list}:
+        for item in value:
+            if item and set(map(type, item)) != {int}:
+                raise _shape_error(field)
+        return None, value
+    raise _shape_error(field)
+
+
+def parse_texts(value: Any, field: str) -> Texts | None:
+    """A string or a list of strings (`/tokenize`), or None when absent."""
+    if value is None:
+        return None
+    texts, _ = parse_input(value, field)
+    if texts is None:
+        raise InvalidRequest(f"`{field}` must be a string or a list of strings", param=field)
+    return texts
+
+
+def check_free_json(value: Any, field: str) -> None:
+    """Refuse a free-form JSON value (echoed or ignored by the server) deeper than
+    `MAX_JSON_DEPTH` levels or with more than `MAX_JSON_VALUES` values; the walk stops at the
+    first excess, so it costs at most that many steps."""
+    stack = [(value, 1)]
+    seen = 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if seen > MAX_JSON_VALUES or depth > MAX_JSON_DEPTH:
+            raise InvalidRequest(
+                f"`{field}` is too large: at most {MAX_JSON_VALUES} values nested at most "
+                f"{MAX_JSON_DEPTH} levels deep are accepted",
+                param=field,
+            )
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item[:MAX_JSON_VALUES])
+
+
+def _shape_error(field: str) -> InvalidRequest:
+    return InvalidRequest(f"`{field}` must be {INPUT_SHAPES}; no mixed lists", param=field)
