@@ -108,7 +108,7 @@ async def test_latency_bound_refuses_with_retry_after(bundled_spec: ModelSpec) -
 async def test_request_deadline_answers_timeout_and_drops_the_work(
     bundled_spec: ModelSpec,
 ) -> None:
-    runner, backend = fake_runner(bundled_spec, delay_s=0.3)
+    runner, _ = fake_runner(bundled_spec, delay_s=0.3)
     engine = Engine([runner], request_timeout_s=0.2)
     await engine.start()
     try:

@@ -201,13 +201,13 @@ def test_api_keys_from_flag_and_file_are_combined(tmp_path: Path) -> None:
 
 
 def test_missing_api_key_file_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="--api-key-file .*absent.txt"):
+    with pytest.raises(ValueError, match=r"--api-key-file .*absent\.txt"):
         settings_from_options(values(api_key_file=str(tmp_path / "absent.txt")))
 
 
 @pytest.mark.parametrize("keys", [[""], ["  "], ["good", ""]])
 def test_empty_api_keys_refuse_to_start(keys: list[str]) -> None:
-    with pytest.raises(ValueError, match="empty.*refusing to start"):
+    with pytest.raises(ValueError, match=r"empty.*refusing to start"):
         settings_from_options(values(api_key=keys))
 
 
