@@ -1,28 +1,48 @@
-"""Export a model directory to ONNX once, cached by the content hash of its files."""
+"""Export a model directory to ONNX once, cached by the content hash of its files and the
+versions of the tools that built it; corrupt artefacts are set aside and rebuilt once."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import importlib.metadata
 import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EXPORT_FORMAT_VERSION = "2"  # bump when the exported graph changes shape or meaning
 # Encoder families whose exported graph ONNX Runtime's BERT optimizer fuses (attention,
 # embedding + layer norm, skip layer norm, bias GELU): measured +15-20% tokens/s on 2 AVX2 cores.
 FUSABLE_MODEL_TYPES = {"bert", "roberta", "xlm-roberta", "distilbert", "camembert", "electra"}
+# Tool -> the distributions that may provide it; their versions are part of the cache key.
+EXPORT_TOOLS = {
+    "torch": ("torch",),
+    "transformers": ("transformers",),
+    "onnx": ("onnx",),
+    "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
+}
+STALE_BUILD_S = 3600  # a staging folder whose owner cannot be checked is stale after this long
 _HASHED_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model", ".py")
 _MAX_ABS_DIFF = 1e-3
+# A build failing with one of these could not write its staging folder (others are the build's).
+_WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_HOST = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "localhost"
+# `.build-<pid>-<host>-<random>` (mkdtemp's random part has no dash); `<host>-` may be absent.
+_STAGING_NAME = re.compile(r"\.build-(?P<pid>\d+)-(?:(?P<host>.+)-)?[^-]+")
 
 
 def model_content_hash(path: Path) -> str:
@@ -38,19 +58,53 @@ def model_content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def package_version(*distributions: str) -> str:
+    """The installed version of the first of `distributions` found, or "absent"."""
+    for name in distributions:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "absent"
+
+
+def tools_key(tools: Mapping[str, tuple[str, ...]]) -> str:
+    """`name=version;...` of `tools`, to mix into a cache key."""
+    return ";".join(f"{name}={package_version(*dists)}" for name, dists in tools.items())
+
+
 def cached_onnx_path(spec: ModelSpec, cache_dir: Path) -> Path:
-    """Where the exported graph of `spec` lives (whether or not it exists yet)."""
-    return cache_dir / "onnx" / model_content_hash(spec.path)[:24] / "model.onnx"
+    """Where the exported graph of `spec` lives (whether or not it exists yet): keyed by the
+    model's files and the versions of the exporting and running tools."""
+    key = f"{model_content_hash(spec.path)};{tools_key(EXPORT_TOOLS)}"
+    return cache_dir / "onnx" / hashlib.sha256(key.encode()).hexdigest()[:24] / "model.onnx"
+
+
+def cache_write_error(folder: Path, error: OSError) -> ModelLoadError:
+    """The error for a cache that cannot be written (read-only, full, not a directory...)."""
+    return ModelLoadError(
+        f"cannot write the export cache at {folder}: {error.strerror or error}; point "
+        "--cache-dir (or EMBEDSERVE_CACHE_DIR) at a writable directory with free space"
+    )
 
 
 def build_cached(target: Path, build: Callable[[Path], None]) -> Path:
     """Return `target` (a file alone in its cache folder), building it first if missing: `build`
     writes into a staging folder beside it, which is then renamed into place, so a crash or a
-    concurrent start never leaves a half-written artefact."""
+    concurrent start never leaves a half-written artefact. Dead builders' staging folders are
+    removed first; a cache that cannot be written is a `ModelLoadError` naming --cache-dir."""
     if target.is_file():
         return target
-    target.parent.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent.parent))
+    folder = target.parent.parent
+    try:
+        # A folder without its artefact is never left by a build (someone removed the file).
+        if target.parent.exists() and not target.is_file():
+            set_aside(target.parent, f"{target.name} is missing")
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_builds(folder)
+        staging = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-{_HOST}-", dir=folder))
+    except OSError as error:
+        raise cache_write_error(folder, error) from error
     try:
         build(staging / target.name)
         try:
@@ -58,22 +112,112 @@ def build_cached(target: Path, build: Callable[[Path], None]) -> Path:
         except OSError:
             if not target.is_file():  # another process did not win the race either
                 raise
+    except OSError as error:
+        if error.errno not in _WRITE_ERRNOS:
+            raise
+        raise cache_write_error(folder, error) from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
-def ensure_onnx(spec: ModelSpec, cache_dir: Path) -> Path:
-    """Return the cached ONNX graph of `spec`, exporting it first if needed."""
+def open_cached(
+    target: Path,
+    build: Callable[[Path], None],
+    open_fn: Callable[[Path], T],
+    *,
+    prepare: Callable[[], object] | None = None,
+) -> T:
+    """`open_fn(target)`, building `target` first if missing (see `build_cached`). A cached
+    artefact that fails to open is set aside and rebuilt once; a built one that fails to open is
+    a `ModelLoadError`. `prepare` runs before any build (e.g. to heal the input it reads)."""
+    cached = target.is_file()
+    if cached:
+        try:
+            return open_fn(target)
+        except Exception as error:
+            summary = " ".join(f"{type(error).__name__}: {error}".split())[:400]
+            set_aside(target.parent, f"{target.name} cannot be opened ({summary})")
+    if prepare is not None:
+        prepare()
+    build_cached(target, build)
+    try:
+        return open_fn(target)
+    except Exception as error:
+        state = "rebuilt after the cached one failed to open" if cached else "just built"
+        raise ModelLoadError(f"cannot open {target} ({state}): {error}") from error
+
+
+def set_aside(folder: Path, reason: str) -> None:
+    """Rename a broken cache folder to a `<name>.corrupt-<unix time>` sibling, logging why."""
+    stamp = int(time.time())
+    aside = folder.with_name(f"{folder.name}.corrupt-{stamp}")
+    count = 0
+    while aside.exists():
+        count += 1
+        aside = folder.with_name(f"{folder.name}.corrupt-{stamp}-{count}")
+    log.warning(
+        "cached artefact %s: %s; moving it aside to %s and rebuilding", folder, reason, aside
+    )
+    try:
+        os.rename(folder, aside)
+    except FileNotFoundError:
+        pass  # another process set it aside first
+    except OSError as error:
+        raise cache_write_error(folder.parent, error) from error
+
+
+def remove_stale_builds(folder: Path) -> None:
+    """Delete the staging folders in `folder` left by builders that died: this host's whose pid
+    is not running, and (other hosts', or unnamed) ones older than `STALE_BUILD_S`."""
+    for staging in folder.glob(".build-*"):
+        match = _STAGING_NAME.fullmatch(staging.name)
+        try:
+            if match and match["host"] in (None, _HOST):
+                stale = not pid_alive(int(match["pid"]))
+            else:
+                stale = time.time() - staging.stat().st_mtime > STALE_BUILD_S
+        except OSError:
+            continue
+        if stale:
+            log.info("removing %s, a partial build whose process is gone", staging)
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (ours counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # it exists, under another user
+    except (ProcessLookupError, OverflowError):
+        return False
+    return True
+
+
+def check_onnx(path: Path) -> Path:
+    """`path`, once ONNX Runtime can load it (unoptimised, on the CPU)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    return path
+
+
+def open_onnx(spec: ModelSpec, cache_dir: Path, open_fn: Callable[[Path], T]) -> T:
+    """`open_fn` over the cached ONNX graph of `spec`, exporting it first if needed."""
     target = cached_onnx_path(spec, cache_dir)
     if not target.is_file():
         log.info("exporting %s to ONNX (first use; cached in %s)", spec.path, target.parent)
-    return build_cached(target, lambda destination: export_to_onnx(spec, destination))
+    return open_cached(target, lambda destination: export_to_onnx(spec, destination), open_fn)
 
 
-def ensure_onnx_fp16(spec: ModelSpec, cache_dir: Path) -> Path:
-    """The fp16 variant of the cached export (float inputs and outputs kept fp32)."""
-    source = ensure_onnx(spec, cache_dir)
+def open_onnx_fp16(spec: ModelSpec, cache_dir: Path, open_fn: Callable[[Path], T]) -> T:
+    """`open_fn` over the fp16 variant of the cached export (float inputs and outputs fp32)."""
+    source = cached_onnx_path(spec, cache_dir)
 
     def convert(destination: Path) -> None:
         import onnx
@@ -83,7 +227,18 @@ def ensure_onnx_fp16(spec: ModelSpec, cache_dir: Path) -> Path:
         model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
         onnx.save(model, str(destination))
 
-    return build_cached(source.parent / "onnx-fp16" / "model.onnx", convert)
+    target = source.parent / "onnx-fp16" / "model.onnx"
+    return open_cached(target, convert, open_fn, prepare=lambda: ensure_onnx(spec, cache_dir))
+
+
+def ensure_onnx(spec: ModelSpec, cache_dir: Path) -> Path:
+    """The cached ONNX graph of `spec`, exported (or rebuilt, if it does not load) first."""
+    return open_onnx(spec, cache_dir, check_onnx)
+
+
+def ensure_onnx_fp16(spec: ModelSpec, cache_dir: Path) -> Path:
+    """The fp16 variant of the cached export, converted (or rebuilt) first if needed."""
+    return open_onnx_fp16(spec, cache_dir, check_onnx)
 
 
 def export_to_onnx(spec: ModelSpec, destination: Path) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from embedserve.backends.base import FloatArray, IntArray
-from embedserve.backends.onnx_export import ensure_onnx, ensure_onnx_fp16
+from embedserve.backends.onnx_export import open_onnx, open_onnx_fp16
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec
 
@@ -39,7 +39,8 @@ class OnnxBackend:
     def load(
         cls, spec: ModelSpec, *, device: str, cache_dir: Path, precision: str = "fp32"
     ) -> OnnxBackend:
-        """Export (once) and open the model on `device`, in fp32 or fp16."""
+        """Export (once) and open the model on `device`, in fp32 or fp16; a cached graph that does
+        not load is rebuilt once."""
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -48,15 +49,14 @@ class OnnxBackend:
                     "install it or use --backend torch"
                 )
             providers.insert(0, "CUDAExecutionProvider")
-        path = (
-            ensure_onnx_fp16(spec, cache_dir)
-            if precision == "fp16"
-            else ensure_onnx(spec, cache_dir)
-        )
-        session = ort.InferenceSession(
-            str(path), sess_options=session_options(), providers=providers
-        )
-        return cls(session)
+
+        def open_session(path: Path) -> ort.InferenceSession:
+            return ort.InferenceSession(
+                str(path), sess_options=session_options(), providers=providers
+            )
+
+        opener = open_onnx_fp16 if precision == "fp16" else open_onnx
+        return cls(opener(spec, cache_dir, open_session))
 
     def forward(self, input_ids: IntArray, attention_mask: IntArray) -> FloatArray:
         """Run the graph, feeding zeros for token types when the graph wants them."""

@@ -2,28 +2,43 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from embedserve.backends.base import FloatArray, IntArray
-from embedserve.backends.onnx_export import build_cached, ensure_onnx
+from embedserve.backends.onnx_export import cached_onnx_path, ensure_onnx, open_cached, tools_key
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 PRECISIONS = ("fp32", "int8")
+OPENVINO_TOOLS = {"openvino": ("openvino",), "nncf": ("nncf",)}
 
 
-def ensure_openvino(spec: ModelSpec, cache_dir: Path, precision: str) -> Path:
-    """The cached IR (`model.xml`) next to the ONNX export of `spec`, converting it if needed."""
+def cached_openvino_path(spec: ModelSpec, cache_dir: Path, precision: str) -> Path:
+    """Where the IR (`model.xml`) of `spec` lives: beside its ONNX export, keyed by the OpenVINO
+    and NNCF versions too."""
+    key = hashlib.sha256(tools_key(OPENVINO_TOOLS).encode()).hexdigest()[:12]
+    return cached_onnx_path(spec, cache_dir).parent / f"openvino-{precision}-{key}" / "model.xml"
+
+
+def open_openvino(
+    spec: ModelSpec, cache_dir: Path, precision: str, open_fn: Callable[[Path], T]
+) -> T:
+    """`open_fn` over the cached IR of `spec`, converting the ONNX export first if needed."""
     if precision not in PRECISIONS:
         raise ModelLoadError(
             f"precision {precision!r} is not available for openvino; use {' or '.join(PRECISIONS)}"
         )
-    onnx_path = ensure_onnx(spec, cache_dir)
+    target = cached_openvino_path(spec, cache_dir, precision)
+    onnx_path = cached_onnx_path(spec, cache_dir)
 
     def convert(destination: Path) -> None:
         import openvino as ov
@@ -36,7 +51,20 @@ def ensure_openvino(spec: ModelSpec, cache_dir: Path, precision: str) -> Path:
             model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
         ov.save_model(model, str(destination))
 
-    return build_cached(onnx_path.parent / f"openvino-{precision}" / "model.xml", convert)
+    return open_cached(target, convert, open_fn, prepare=lambda: ensure_onnx(spec, cache_dir))
+
+
+def check_ir(path: Path) -> Path:
+    """`path`, once OpenVINO can read the IR."""
+    import openvino as ov
+
+    ov.Core().read_model(str(path))
+    return path
+
+
+def ensure_openvino(spec: ModelSpec, cache_dir: Path, precision: str) -> Path:
+    """The cached IR of `spec`, converted (or rebuilt, if it does not read) first if needed."""
+    return open_openvino(spec, cache_dir, precision, check_ir)
 
 
 class OpenVinoBackend:
@@ -52,18 +80,22 @@ class OpenVinoBackend:
     def load(
         cls, spec: ModelSpec, *, device: str, cache_dir: Path, precision: str
     ) -> OpenVinoBackend:
-        """Convert (once) and compile the model."""
+        """Convert (once) and compile the model; a cached IR that fails to compile is rebuilt."""
         if device != "cpu":
             raise ModelLoadError("--backend openvino runs on --device cpu")
         import openvino as ov
 
-        path = ensure_openvino(spec, cache_dir, precision)
+        core = ov.Core()
         config = {
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": os.cpu_count() or 1,
             "INFERENCE_PRECISION_HINT": "f32",
         }
-        compiled = ov.Core().compile_model(str(path), "CPU", config)
+
+        def compile_ir(path: Path) -> Any:
+            return core.compile_model(str(path), "CPU", config)
+
+        compiled = open_openvino(spec, cache_dir, precision, compile_ir)
         inputs = [port.get_any_name() for port in compiled.inputs]
         return cls(compiled, inputs)
 
