@@ -50,6 +50,10 @@ from embedserve.stats import RequestStats
 from embedserve.tokenization import TextTokenizer, check_token_ids
 
 log = logging.getLogger(__name__)
+INPUT_SHAPES_MESSAGE = (
+    "`input` must be a string, a list of strings, a list of token ids, or a list of token-id "
+    "lists; no mixed lists"
+)
 BackendFactory = Callable[[], Backend]
 
 
@@ -382,8 +386,9 @@ class Engine:
                     token_lists = await self._tokenize(runner, texts, truncate_to=truncate_to)
                 else:
                     assert params.token_ids is not None
-                    check_token_ids(params.token_ids, spec.vocab_size)
-                    token_lists = [list(ids[:truncate_to]) for ids in params.token_ids]
+                    token_lists = _checked_token_ids(
+                        params.token_ids, spec, limits.max_request_tokens, truncate_to
+                    )
                 total = _check_lengths(token_lists, spec.max_length, limits.max_request_tokens)
                 assert count == len(token_lists)
                 dimensions = params.dimensions or spec.default_dimensions
@@ -453,6 +458,20 @@ class Engine:
         return TokenizeResult(model or runner.id, tokens, runner.spec.max_length)
 
 
+def _checked_token_ids(
+    inputs: Sequence[Sequence[int]], spec: ModelSpec, max_total: int, truncate_to: int | None
+) -> list[list[int]]:
+    """Token-id inputs, truncated if asked, checked in order of cost: lengths (no item
+    touched), then item types, then the vocabulary range."""
+    lists = [ids[:truncate_to] if truncate_to is not None else ids for ids in inputs]
+    _check_lengths(lists, spec.max_length, max_total)
+    for ids in lists:
+        if ids and set(map(type, ids)) != {int}:
+            raise InvalidRequest(INPUT_SHAPES_MESSAGE, param="input")
+    check_token_ids(lists, spec.vocab_size)
+    return [list(ids) for ids in lists]
+
+
 def _char_checked(texts: Sequence[str], max_chars: int, truncate_to: int | None) -> list[str]:
     """Texts within `max_chars` characters: longer ones are cut when truncation was asked for
     (the kept tokens lie far inside the cut), else refused before any tokenizing."""
@@ -482,8 +501,12 @@ def _check_inputs(params: EmbedParams, max_inputs: int) -> int:
             "Split the request",
             param="input",
         )
+    if params.texts is not None and set(map(type, params.texts)) != {str}:
+        raise InvalidRequest(INPUT_SHAPES_MESSAGE, param="input")
     for index, item in enumerate(inputs):
-        if len(item) == 0:  # type: ignore[arg-type]
+        if isinstance(item, int) or not isinstance(item, str | list | tuple):
+            raise InvalidRequest(INPUT_SHAPES_MESSAGE, param="input")
+        if len(item) == 0:
             what = "an empty string" if params.texts is not None else "an empty token list"
             raise EmptyInput(
                 f"input[{index}] is {what}; every input must have content", param="input"
