@@ -40,8 +40,8 @@ def test_latency_bound_is_opt_in() -> None:
 
 def test_work_that_would_miss_its_deadline_is_refused() -> None:
     policy = AdmissionPolicy(max_queue_tokens=10**9)
-    assert policy.refusal(5_000, 100, 1_000.0, remaining_s=10.0) is None
-    reason = policy.refusal(5_000, 100, 1_000.0, remaining_s=5.0)
+    assert policy.refusal(5_000, 100, 1_000.0, remaining_s=10.0) is None  # 5.1 s of 7.5
+    reason = policy.refusal(5_000, 100, 1_000.0, remaining_s=6.0)  # 5.1 s of 4.5
     assert reason is not None and "deadline" in reason
 
 

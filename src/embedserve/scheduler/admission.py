@@ -11,6 +11,10 @@ from embedserve.models.spec import ModelSpec
 from embedserve.scheduler.batching import pad_batch
 
 CALIBRATION_ROW_TOKENS = 64
+# Work is admitted only if its estimated wait fits in this share of the time left before its
+# deadline: the estimate misses tokenizing, HTTP and batch granularity, and a refusal (429,
+# retry elsewhere) is better than a timeout (504) after the wait.
+DEADLINE_SHARE = 0.75
 
 
 def measure_tokens_per_second(backend: Backend, spec: ModelSpec, batch_tokens: int) -> float:
@@ -61,19 +65,22 @@ class AdmissionPolicy:
         incoming_tokens: int,
         tokens_per_second: float,
         remaining_s: float | None = None,
+        running_tokens: int = 0,
     ) -> str | None:
-        """Why `incoming_tokens` more cannot be queued now, or None when they can."""
+        """Why `incoming_tokens` more cannot be queued now, or None when they can. The wait is
+        estimated as everything ahead (queued, and the batch running now) plus its own work."""
         if queued_tokens == 0:
             return None
         if queued_tokens + incoming_tokens > self.max_queue_tokens:
             return f"{queued_tokens} tokens queued, limit {self.max_queue_tokens}"
-        wait = (queued_tokens + incoming_tokens) / max(tokens_per_second, 1e-6)
+        ahead = queued_tokens + running_tokens + incoming_tokens
+        wait = ahead / max(tokens_per_second, 1e-6)
         if self.max_queue_seconds and wait > self.max_queue_seconds:
             return (
                 f"about {wait:.2f}s of queued work, more than the {self.max_queue_seconds}s "
                 "latency bound"
             )
-        if remaining_s is not None and wait > remaining_s:
+        if remaining_s is not None and wait > remaining_s * DEADLINE_SHARE:
             return (
                 f"about {wait:.0f}s of queued work, more than the {remaining_s:.0f}s left "
                 "before this request's deadline"

@@ -213,7 +213,10 @@ class Scheduler:
         if self._unready is not None:
             raise NotReady(f"the model {self.name!r} is not ready: {self._unready}")
         speed = self._speed.tokens_per_second
-        reason = self._admission.refusal(self._queued_tokens, tokens, speed, remaining_s)
+        running = sum(len(item.token_ids) for item in self._running)
+        reason = self._admission.refusal(
+            self._queued_tokens, tokens, speed, remaining_s, running_tokens=running
+        )
         if reason is not None:
             self.stats.rejected_requests += 1
             raise Overloaded(
