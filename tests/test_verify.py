@@ -31,6 +31,24 @@ def test_verify_a_running_server_passes(
     assert output.count("\n| ") >= len(sample_texts())  # one row per text
 
 
+def test_verify_url_needs_only_the_server_install(real_server: ServerProcess) -> None:
+    """After `make run` (no test extras) neither httpx nor sentence-transformers is there."""
+    import subprocess
+    import sys
+
+    blocked = "import sys; sys.modules['httpx'] = None; sys.modules['sentence_transformers'] = None"
+    run = f"{blocked}; from embedserve.cli import main; sys.exit(main(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", run, "verify", "--url", real_server.base_url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "PASS" in result.stdout and "reference: transformers" in result.stdout
+
+
 def test_verify_in_process_torch_backend() -> None:
     report = verify(None, backend="torch")
     assert report.min_cosine >= 0.99999 and report.top1_agreement == 1.0

@@ -9,11 +9,13 @@ cosine and max abs difference, and whether each query still finds the same top-1
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import numpy.typing as npt
 
@@ -104,10 +106,18 @@ def served_vectors(
     body: dict[str, object] = {"input": list(texts)}
     if model:
         body["model"] = model
-    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-    response = httpx.post(embeddings_url(url), json=body, headers=headers, timeout=300)
-    response.raise_for_status()
-    data = sorted(response.json()["data"], key=lambda item: item["index"])
+    headers = {"content-type": "application/json"}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    request = urllib.request.Request(
+        embeddings_url(url), data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"{url} answered {exc.code}: {exc.read().decode()[:500]}") from exc
+    data = sorted(answer["data"], key=lambda item: item["index"])
     return np.array([item["embedding"] for item in data], dtype=np.float32)
 
 
