@@ -185,7 +185,7 @@ def test_oversized_head_is_answered_431_at_once(servers: Servers) -> None:
         assert timed_health(client) < 1.0
 
 
-def test_connections_past_the_cap_get_503_and_room_comes_back(servers: Servers) -> None:
+def test_connections_past_the_cap_get_429_and_room_comes_back(servers: Servers) -> None:
     base_url = servers.capped.base_url
     with contextlib.ExitStack() as stack:
         idle = [stack.enter_context(connect(base_url)) for _ in range(MAX_CONNECTIONS)]
@@ -198,10 +198,10 @@ def test_connections_past_the_cap_get_503_and_room_comes_back(servers: Servers) 
             assert time.monotonic() - started < 1.0
             extra.sendall(b"GET /health HTTP/1.1\r\nHost: late\r\n\r\n")  # no reset: it lingers
             assert read_to_eof(extra) == b""
-        assert_closing_error(answer, 503, "rate_limit_error", "server_overloaded")
+        assert_closing_error(answer, 429, "rate_limit_error", "server_overloaded")
         assert answer.headers["retry-after"] == "1"
         assert "too many open connections" in str(answer.envelope()["message"])
-        with pytest.raises(httpx.HTTPError):  # httpx reads the 503 as a broken exchange or 503
+        with pytest.raises(httpx.HTTPError):  # httpx reads the 429 as a broken exchange or 503
             response = httpx.get(base_url + "/health", timeout=2)
             response.raise_for_status()
         for sock in idle[:2]:
@@ -216,7 +216,7 @@ def test_connections_past_the_cap_get_503_and_room_comes_back(servers: Servers) 
                 break
             assert time.monotonic() < deadline, "no room after closing connections"
             time.sleep(0.05)
-    assert "answered 503" in servers.capped.log()
+    assert "answered 429" in servers.capped.log()
 
 
 def test_client_that_never_reads_is_cut_off_after_the_write_timeout(servers: Servers) -> None:

@@ -283,7 +283,12 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "largest request body accepted (413 above it); 0 = auto: "
         f"{PAYLOAD_BYTES_PER_TOKEN} bytes per token of --max-request-tokens, at least 1 MiB",
     ),
-    Option("--max-connections", int, 1024, "open connections at once; more are answered 503"),
+    Option(
+        "--max-connections",
+        int,
+        1024,
+        "open connections at once; more are answered 429 with Retry-After",
+    ),
     Option(
         "--header-timeout",
         float,

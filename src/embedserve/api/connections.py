@@ -72,13 +72,13 @@ class GuardedProtocol(HttpToolsProtocol):
         self._linger_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Count the connection; past the cap, answer 503 at once instead of serving it."""
+        """Count the connection; past the cap, answer 429 at once instead of serving it."""
         super().connection_made(transport)
         if len(self.connections) > self.settings.max_connections:
             self.connections.discard(self)
             self._log_refusal()
             self._answer(
-                503,
+                429,
                 "the server has too many open connections; retry shortly",
                 type_="rate_limit_error",
                 code="server_overloaded",
@@ -237,7 +237,7 @@ class GuardedProtocol(HttpToolsProtocol):
         now = time.monotonic()
         if now - cls._refusal_logged_at >= REFUSAL_LOG_INTERVAL_S:
             log.warning(
-                "answered 503 to %d connection(s): %d open connections is the limit "
+                "answered 429 to %d connection(s): %d open connections is the limit "
                 "(--max-connections)",
                 cls._refused,
                 self.settings.max_connections,
