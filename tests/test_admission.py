@@ -38,6 +38,15 @@ def test_latency_bound_is_opt_in() -> None:
     assert reason is not None and "latency bound" in reason
 
 
+def test_own_work_ends_with_a_whole_batch() -> None:
+    """A short request queued behind others finishes with its batch, not after its own tokens."""
+    small = AdmissionPolicy(max_queue_tokens=10**9, max_queue_seconds=1.0)
+    assert small.refusal(100, 10, 1_000.0) is None  # 0.11 s
+    batched = AdmissionPolicy(max_queue_tokens=10**9, max_queue_seconds=1.0, batch_tokens=1_000)
+    assert batched.refusal(100, 10, 1_000.0) is not None  # 0.1 s ahead + a 1 s batch
+    assert batched.refusal(0, 10, 1_000.0) is None  # empty queue: always admitted
+
+
 def test_work_that_would_miss_its_deadline_is_refused() -> None:
     policy = AdmissionPolicy(max_queue_tokens=10**9)
     assert policy.refusal(5_000, 100, 1_000.0, remaining_s=10.0) is None  # 5.1 s of 7.5

@@ -58,6 +58,7 @@ class AdmissionPolicy:
 
     max_queue_tokens: int
     max_queue_seconds: float = 0.0  # 0: no latency bound
+    batch_tokens: int = 0  # a request's own batch: it is done when that whole batch is
 
     def refusal(
         self,
@@ -68,12 +69,13 @@ class AdmissionPolicy:
         running_tokens: int = 0,
     ) -> str | None:
         """Why `incoming_tokens` more cannot be queued now, or None when they can. The wait is
-        estimated as everything ahead (queued, and the batch running now) plus its own work."""
+        estimated as everything ahead (queued, and the batch running now) plus its own work,
+        which ends with a whole batch."""
         if queued_tokens == 0:
             return None
         if queued_tokens + incoming_tokens > self.max_queue_tokens:
             return f"{queued_tokens} tokens queued, limit {self.max_queue_tokens}"
-        ahead = queued_tokens + running_tokens + incoming_tokens
+        ahead = queued_tokens + running_tokens + max(incoming_tokens, self.batch_tokens)
         wait = ahead / max(tokens_per_second, 1e-6)
         if self.max_queue_seconds and wait > self.max_queue_seconds:
             return (

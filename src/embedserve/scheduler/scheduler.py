@@ -108,7 +108,7 @@ class Scheduler:
         self._backend = backend
         self._spec = spec
         self._max_batch_tokens = max_batch_tokens
-        self._admission = AdmissionPolicy(max_queue_tokens, max_queue_seconds)
+        self._admission = AdmissionPolicy(max_queue_tokens, max_queue_seconds, max_batch_tokens)
         self._max_batch_size = max_batch_size
         self._window = max(window, 1)
         self._max_padding = max_padding
