@@ -51,6 +51,9 @@ def test_work_that_would_miss_its_deadline_is_refused() -> None:
     policy = AdmissionPolicy(max_queue_tokens=10**9)
     assert policy.refusal(5_000, 100, 1_000.0, remaining_s=10.0) is None  # 5.1 s of 7.5
     reason = policy.refusal(5_000, 100, 1_000.0, remaining_s=6.0)  # 5.1 s of 4.5
+    # Long deadlines keep at most 30 s of margin: 560 s of work fits in a 600 s deadline.
+    assert policy.refusal(560_000, 100, 1_000.0, remaining_s=600.0) is None
+    assert policy.refusal(575_000, 100, 1_000.0, remaining_s=600.0) is not None
     assert reason is not None and "deadline" in reason
 
 

@@ -11,10 +11,11 @@ from embedserve.models.spec import ModelSpec
 from embedserve.scheduler.batching import pad_batch
 
 CALIBRATION_ROW_TOKENS = 64
-# Work is admitted only if its estimated wait fits in this share of the time left before its
-# deadline: the estimate misses tokenizing, HTTP and batch granularity, and a refusal (429,
-# retry elsewhere) is better than a timeout (504) after the wait.
-DEADLINE_SHARE = 0.75
+# Work is admitted only if its estimated wait leaves this margin before its deadline: a
+# quarter of the time left, at most 30 s. The estimate misses tokenizing and HTTP, and a
+# refusal (429, retry elsewhere) is better than a timeout (504) after the wait.
+DEADLINE_MARGIN_SHARE = 0.25
+DEADLINE_MARGIN_MAX_S = 30.0
 
 
 def measure_tokens_per_second(backend: Backend, spec: ModelSpec, batch_tokens: int) -> float:
@@ -82,7 +83,8 @@ class AdmissionPolicy:
                 f"about {wait:.2f}s of queued work, more than the {self.max_queue_seconds}s "
                 "latency bound"
             )
-        if remaining_s is not None and wait > remaining_s * DEADLINE_SHARE:
+        margin = min(remaining_s or 0.0, DEADLINE_MARGIN_MAX_S / DEADLINE_MARGIN_SHARE)
+        if remaining_s is not None and wait > remaining_s - margin * DEADLINE_MARGIN_SHARE:
             return (
                 f"about {wait:.0f}s of queued work, more than the {remaining_s:.0f}s left "
                 "before this request's deadline"
