@@ -83,12 +83,13 @@ class AdmissionPolicy:
                 f"about {wait:.2f}s of queued work, more than the {self.max_queue_seconds}s "
                 "latency bound"
             )
-        margin = min(remaining_s or 0.0, DEADLINE_MARGIN_MAX_S / DEADLINE_MARGIN_SHARE)
-        if remaining_s is not None and wait > remaining_s - margin * DEADLINE_MARGIN_SHARE:
-            return (
-                f"about {wait:.0f}s of queued work, more than the {remaining_s:.0f}s left "
-                "before this request's deadline"
-            )
+        if remaining_s is not None:
+            margin = min(remaining_s * DEADLINE_MARGIN_SHARE, DEADLINE_MARGIN_MAX_S)
+            if wait > remaining_s - margin:
+                return (
+                    f"about {wait:.0f}s of queued work, more than the {remaining_s:.0f}s left "
+                    "before this request's deadline"
+                )
         return None
 
 
