@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow
 
 HEADER_TIMEOUT_S = 1.0
 WRITE_TIMEOUT_S = 1.0
+BODY_TIMEOUT_S = 1.0
 MAX_CONNECTIONS = 8
 MAX_HEADER_BYTES = 8192
 HEALTH_BUDGET_S = 0.1
@@ -51,6 +52,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     main_args = [
         *common,
         *("--header-timeout", str(HEADER_TIMEOUT_S), "--write-timeout", str(WRITE_TIMEOUT_S)),
+        *("--body-timeout", str(BODY_TIMEOUT_S)),
         *("--max-connections", "64", "--max-client-batch-size", "4096"),
     ]
     capped_args = [*common, "--header-timeout", "10", "--max-connections", str(MAX_CONNECTIONS)]
@@ -159,6 +161,32 @@ def test_slowloris_head_is_answered_408_while_others_are_served(servers: Servers
     assert len(health_times) >= 3
     assert max(health_times) < HEALTH_BUDGET_S, health_times
     assert "answered 408" in servers.main.log()
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"Content-Length: 100\r\n\r\n" + b'{"input": "short',  # shorter than it says
+        b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"inp\r\n',  # a chunk, then nothing
+    ],
+    ids=["short-body", "chunked-drip"],
+)
+def test_body_that_never_completes_is_answered_408(servers: Servers, head: bytes) -> None:
+    request = b"POST /v1/embeddings HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    with (
+        connect(servers.main.base_url) as sock,
+        httpx.Client(base_url=servers.main.base_url, timeout=5) as client,
+    ):
+        started = time.monotonic()
+        sock.sendall(request + head)
+        assert timed_health(client) < HEALTH_BUDGET_S
+        answer = read_answer(sock)
+        elapsed = time.monotonic() - started
+    assert BODY_TIMEOUT_S - 0.2 < elapsed < BODY_TIMEOUT_S + 2, elapsed
+    assert answer.status == 408
+    error = answer.envelope()
+    assert (error["type"], error["code"]) == ("invalid_request_error", "request_timeout")
+    assert "--body-timeout" in str(error["message"])
 
 
 def test_idle_connection_is_closed_after_the_header_timeout(servers: Servers) -> None:
