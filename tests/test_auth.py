@@ -88,3 +88,24 @@ def test_auth_off_is_logged(tmp_path: Path) -> None:
     server = start_server(["--backend", "fake", "--drain-delay", "0"], tmp_path / "server.log")
     server.stop()
     assert "auth: off" in server.log()
+
+
+def test_unready_details_only_for_clients_with_a_key(tmp_path: Path) -> None:
+    server = start_server(
+        [
+            "--backend", "fake", "--fake-faults", "fail_token=7592", "--max-failed-batches", "1",
+            "--api-key", "k1", "--drain-delay", "0",
+        ],
+        tmp_path / "server.log",
+    )  # fmt: skip
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=10) as client:
+            key = {"authorization": "Bearer k1"}
+            assert client.post("/v1/embeddings", json={"input": "hello"}, headers=key).status_code
+            anonymous = client.get("/health")
+            assert anonymous.status_code == 503
+            assert MODEL_ID not in anonymous.text and "fake backend" not in anonymous.text
+            detailed = client.get("/health", headers=key)
+            assert detailed.status_code == 503 and MODEL_ID in detailed.text
+    finally:
+        server.stop()

@@ -219,6 +219,11 @@ def test_empty_api_key_variable_refuses_to_start() -> None:
         settings_from_options(option_defaults({"EMBEDSERVE_API_KEY": "a,,b"}))
 
 
+def test_empty_key_file_variable_refuses_to_start() -> None:
+    with pytest.raises(ValueError, match="set but empty"):
+        settings_from_options(option_defaults({"EMBEDSERVE_API_KEY_FILE": ""}))
+
+
 def test_key_file_without_keys_refuses_to_start(tmp_path: Path) -> None:
     key_file = tmp_path / "keys.txt"
     key_file.write_text("# keys go here\n\n   \n# none yet\n", encoding="utf-8")

@@ -426,8 +426,14 @@ def api_keys_from_options(values: Mapping[str, Any]) -> tuple[str, ...]:
                 f"--api-key / EMBEDSERVE_API_KEY value {position + 1} is empty (is the variable "
                 "that should hold it unset?); refusing to start with authentication off"
             )
-    if values.get("api_key_file"):
-        keys += _read_key_file(values["api_key_file"])
+    key_file = values.get("api_key_file")
+    if key_file is not None and not str(key_file).strip():
+        raise ValueError(
+            "--api-key-file / EMBEDSERVE_API_KEY_FILE is set but empty (is the variable that "
+            "should hold it unset?); refusing to start with authentication off"
+        )
+    if key_file:
+        keys += _read_key_file(key_file)
     for position, key in enumerate(keys):
         if not key.isprintable() or any(char.isspace() for char in key):
             raise ValueError(

@@ -207,12 +207,16 @@ def not_ready(reasons: list[str] | None = None) -> Response:
     )
 
 
-def readiness(engine: Engine) -> Response | None:
-    """None when ready, else the 503 answer naming the cause."""
+def readiness(request: Request) -> Response | None:
+    """None when ready, else the 503 answer naming the cause; model ids and backend errors
+    only for authenticated clients (the probes need no key)."""
+    engine = engine_of(request)
     if engine.draining:
         return not_ready(["it is draining (shutting down)"])
     if not engine.ready:
-        return not_ready(engine.unready_reasons())
+        if getattr(request.state, "authenticated", True):
+            return not_ready(engine.unready_reasons())
+        return not_ready(["a model is loading or failing (details need an API key)"])
     return None
 
 
@@ -324,7 +328,7 @@ async def tokenize(request: Request) -> Response:
 async def health(request: Request) -> Response:
     """200 once every model is loaded and warmed up; 503 before, while a model is failing, and
     while draining."""
-    return readiness(engine_of(request)) or json_response({"status": "ok"})
+    return readiness(request) or json_response({"status": "ok"})
 
 
 @router.get("/v2/health/live", tags=["health"], responses={503: {"model": ErrorResponse}})
@@ -343,7 +347,7 @@ async def live(request: Request) -> Response:
 @router.get("/v2/health/ready", tags=["health"], responses={503: {"model": ErrorResponse}})
 async def ready(request: Request) -> Response:
     """KServe readiness of the whole server."""
-    return readiness(engine_of(request)) or json_response({"ready": True})
+    return readiness(request) or json_response({"ready": True})
 
 
 @router.get("/v2/models/{name:path}/ready", tags=["health"], responses=_ERRORS)
@@ -359,7 +363,7 @@ async def model_ready(request: Request, name: str) -> Response:
         raise ModelNotFound(f"the model {name!r} does not exist", param="model") from None
     if is_ready:
         return json_response({"name": name, "ready": True})
-    return readiness(engine) or not_ready([f"model {name!r} is not ready"])
+    return readiness(request) or not_ready([f"model {name!r} is not ready"])
 
 
 @router.get("/metrics", tags=["metrics"], include_in_schema=True)
