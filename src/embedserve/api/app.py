@@ -16,6 +16,7 @@ import embedserve
 from embedserve.api.errors import domain_error_response, error_response
 from embedserve.api.metrics import Metrics
 from embedserve.api.middleware import RequestContextMiddleware
+from embedserve.api.openapi import install_openapi
 from embedserve.api.routes import router
 from embedserve.config import ServerSettings
 from embedserve.engine import Engine
@@ -99,6 +100,7 @@ def create_app(
     app.state.metrics = Metrics(lambda: engine.runners)
     app.router.redirect_slashes = False  # the middleware strips trailing slashes instead
     app.include_router(router)
+    install_openapi(app, auth=bool(settings.api_keys))
     app.add_exception_handler(EmbedServeError, _on_domain_error)
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, WithJsonSchema
 
 from embedserve.engine import EmbedParams
 
-EmbeddingInput = StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
+# Constraints the engine enforces with its own error codes (`empty_input`, `invalid_token_id`,
+# `invalid_dimensions`, ...). Declaring them as pydantic constraints would turn those answers into
+# generic `invalid_request` ones, so they are stated in the JSON Schema only (`WithJsonSchema`).
+_NULL: dict[str, Any] = {"type": "null"}
+_TEXT: dict[str, Any] = {"type": "string", "minLength": 1}
+_TEXTS: dict[str, Any] = {"type": "array", "minItems": 1, "items": _TEXT}
+_TOKENS = {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}}
+INPUT_SCHEMA: dict[str, Any] = {
+    "anyOf": [_TEXT, _TEXTS, _TOKENS, {"type": "array", "minItems": 1, "items": _TOKENS}]
+}
+
+EmbeddingInput = Annotated[
+    StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]],
+    WithJsonSchema(INPUT_SCHEMA),
+]
+TextInput = Annotated[
+    StrictStr | list[StrictStr] | None, WithJsonSchema({"anyOf": [_TEXT, _TEXTS, _NULL]})
+]
 
 
 class EmbeddingRequest(BaseModel):
@@ -25,16 +42,32 @@ class EmbeddingRequest(BaseModel):
     encoding_format: Literal["float", "base64"] | None = Field(
         default=None, description="`float` (default) or `base64` (little-endian float32)"
     )
-    dimensions: StrictInt | None = Field(
-        default=None, description="output size: the native size, or less for matryoshka models"
+    dimensions: Annotated[
+        StrictInt | None, WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, _NULL]})
+    ] = Field(
+        default=None,
+        description="output size, 1 to the native size; below it only for matryoshka models",
     )
     user: StrictStr | None = Field(default=None, description="accepted, does not affect results")
-    truncate_prompt_tokens: StrictInt | None = Field(
-        default=None, description="-1: truncate to the model maximum; k >= 1: keep k tokens"
+    truncate_prompt_tokens: Annotated[
+        StrictInt | None,
+        WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, {"const": -1}, _NULL]}),
+    ] = Field(
+        default=None,
+        description="-1: truncate to the model maximum; k >= 1 (up to it): keep the first k tokens",
     )
-    additional_data: Any = Field(default=None, description="echoed back unchanged (vLLM)")
+    additional_data: Any = Field(
+        default=None,
+        description="any JSON (at most 10000 values, 32 levels deep), echoed back unchanged (vLLM)",
+    )
     metadata: dict[StrictStr, StrictStr] | None = Field(
         default=None, description="accepted (gateways send it), not used for inference"
+    )
+    # Documentation only: the route merges `extra_body` into the body before validation.
+    extra_body: dict[str, Any] | None = Field(
+        default=None,
+        description="its keys are applied as if sent at the top level (`input` included); a key "
+        "given both ways with different values is an error",
     )
 
     def to_params(self) -> EmbedParams:
@@ -82,12 +115,100 @@ class EmbeddingResponse(BaseModel):
 class TokenizeRequest(BaseModel):
     """Body of `POST /tokenize` (`prompt` is accepted as vLLM's name for `input`)."""
 
-    model_config = ConfigDict(extra="ignore")
+    # `input` when given (not null), else `prompt`, is read and checked; the other is ignored.
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["input"], "properties": {"input": {"not": _NULL}}},
+                {
+                    "required": ["prompt"],
+                    "properties": {"input": _NULL, "prompt": {"anyOf": [_TEXT, _TEXTS]}},
+                },
+            ]
+        },
+    )
 
-    input: StrictStr | list[StrictStr] | None = None
-    prompt: StrictStr | list[StrictStr] | None = None
-    model: StrictStr | None = None
-    add_special_tokens: StrictBool = True
+    input: TextInput = Field(default=None, description="a string or a list of strings")
+    prompt: Annotated[
+        StrictStr | list[StrictStr] | None,
+        WithJsonSchema({}),  # its shape is checked only when it is read: see the `anyOf`
+    ] = Field(default=None, description="vLLM's name for `input`, read when `input` is absent")
+    model: StrictStr | None = Field(
+        default=None, description="served model id or alias; optional when one model is served"
+    )
+    add_special_tokens: StrictBool = Field(default=True, description="count [CLS]/[SEP] & co.")
+
+
+class TokenizeItem(BaseModel):
+    """Token ids of one input."""
+
+    index: int
+    tokens: list[int]
+    count: int
+
+
+class TokenizeResponse(BaseModel):
+    """Body of a successful `POST /tokenize`."""
+
+    model: str
+    data: list[TokenizeItem]
+    tokens: list[int] | list[list[int]] = Field(
+        description="the ids of a string input, or one list per input of a list input"
+    )
+    count: int = Field(description="tokens over all inputs")
+    max_model_len: int
+
+
+class ModelCard(BaseModel):
+    """An OpenAI model object with embedding-specific fields."""
+
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+    max_model_len: int
+    dimensions: int
+    root: str | None = None
+    aliases: list[str] | None = None
+    pooling: str | None = None
+    normalized: bool | None = None
+    matryoshka: bool | None = None
+    backend: str | None = None
+    device: str | None = None
+    ready: bool | None = None
+
+
+class ModelList(BaseModel):
+    """Body of `GET /v1/models`: every served id and alias."""
+
+    object: Literal["list"]
+    data: list[ModelCard]
+
+
+class HealthStatus(BaseModel):
+    """Body of a 200 `GET /health`."""
+
+    status: Literal["ok"]
+
+
+class Liveness(BaseModel):
+    """Body of `GET /v2/health/live`."""
+
+    live: Literal[True]
+
+
+class Readiness(BaseModel):
+    """Body of a 200 `GET /v2/health/ready`."""
+
+    ready: Literal[True]
+
+
+class ModelReadiness(BaseModel):
+    """Body of a 200 `GET /v2/models/{name}/ready`."""
+
+    name: str
+    ready: Literal[True]
 
 
 class ErrorDetail(BaseModel):
@@ -95,8 +216,8 @@ class ErrorDetail(BaseModel):
 
     message: str
     type: str
-    param: str | None = None
-    code: str | None = None
+    param: str | None
+    code: str | None
 
 
 class ErrorResponse(BaseModel):
