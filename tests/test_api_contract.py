@@ -493,6 +493,8 @@ async def test_tokenize(fake_client: httpx.AsyncClient) -> None:
         await post(fake_client, {"input": "hello", "add_special_tokens": False}, "/tokenize")
     ).json()
     assert bare["tokens"] == [7592]
+    prompt = (await post(fake_client, {"input": None, "prompt": "hello"}, "/tokenize")).json()
+    assert prompt["tokens"] == [101, 7592, 102]  # one string in, a flat list out
     assert_error(
         await post(fake_client, {"model": "x", "input": "a"}, "/tokenize"),
         404,

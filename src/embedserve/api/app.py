@@ -17,7 +17,7 @@ from embedserve.api.errors import domain_error_response, error_response
 from embedserve.api.metrics import Metrics
 from embedserve.api.middleware import RequestContextMiddleware
 from embedserve.api.openapi import install_openapi
-from embedserve.api.routes import router
+from embedserve.api.routes import RequestSlots, router
 from embedserve.config import ServerSettings
 from embedserve.engine import Engine
 from embedserve.errors import EmbedServeError
@@ -33,7 +33,7 @@ def _request_id(request: Request) -> str:
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EmbedServeError)
     if exc.code == "internal_error":
-        log.error("request %s failed: %s", _request_id(request), exc.message)
+        log.error("request failed: %s", exc.message)
     return domain_error_response(exc, _request_id(request))
 
 
@@ -98,6 +98,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.metrics = Metrics(lambda: engine.runners)
+    app.state.slots = RequestSlots(settings.max_concurrent_requests)
     app.router.redirect_slashes = False  # the middleware strips trailing slashes instead
     app.include_router(router)
     install_openapi(app, auth=bool(settings.api_keys))
@@ -109,6 +110,7 @@ def create_app(
         api_keys=settings.api_keys,
         max_payload_bytes=settings.payload_limit,
         metrics=app.state.metrics,
+        body_timeout_s=settings.body_timeout_s,
     )
     return app
 
@@ -118,6 +120,10 @@ async def _load(engine: Engine, on_fatal: Callable[[BaseException], None] | None
         await engine.start()
     except asyncio.CancelledError:
         raise
+    except EmbedServeError as exc:  # a clear message of ours: no traceback
+        log.error("loading the models failed: %s", exc.message)
+        if on_fatal is not None:
+            on_fatal(exc)
     except Exception as exc:
         log.exception("loading the models failed")
         if on_fatal is not None:

@@ -302,7 +302,8 @@ async def tokenize(request: Request) -> Response:
             parsed = TokenizeRequest.model_validate({**data, "input": "-", "prompt": None})
         except ValidationError as exc:
             raise validation_error(exc) from None
-        single = isinstance(data.get("input", data.get("prompt")), str)
+        value = data.get("input") if data.get("input") is not None else data.get("prompt")
+        single = isinstance(value, str)
         work = engine_of(request).tokenize(
             texts, model=parsed.model, add_special_tokens=parsed.add_special_tokens
         )
