@@ -22,16 +22,19 @@ from embedserve.config import (
     ServerSettings,
 )
 from embedserve.errors import (
-    ContextLengthExceeded,
-    EmptyInput,
-    InvalidDimensions,
     InvalidRequest,
     ModelNotFound,
     NotReady,
     Overloaded,
     RequestTimeout,
-    TooManyInputs,
-    TooManyTokens,
+)
+from embedserve.input_checks import (
+    char_checked,
+    check_dimensions,
+    check_inputs,
+    check_lengths,
+    checked_token_ids,
+    truncation_limit,
 )
 from embedserve.models import (
     BUNDLED_MODEL_ALIASES,
@@ -47,13 +50,9 @@ from embedserve.scheduler import Scheduler
 from embedserve.scheduler.admission import measure_tokens_per_second
 from embedserve.scheduler.batching import pad_batch
 from embedserve.stats import RequestStats
-from embedserve.tokenization import TextTokenizer, check_token_ids
+from embedserve.tokenization import TextTokenizer
 
 log = logging.getLogger(__name__)
-INPUT_SHAPES_MESSAGE = (
-    "`input` must be a string, a list of strings, a list of token ids, or a list of token-id "
-    "lists; no mixed lists"
-)
 BackendFactory = Callable[[], Backend]
 
 
@@ -371,25 +370,25 @@ class Engine:
         deadline = self.deadline() if deadline is None else deadline
         runner = self._ready_runner(params.model)
         spec, limits = runner.spec, runner.limits
-        count = _check_inputs(params, limits.max_client_batch_size)
-        _check_dimensions(params.dimensions, spec)
-        truncate_to = _truncation_limit(params.truncate_prompt_tokens, spec.max_length)
+        count = check_inputs(params.texts, params.token_ids, limits.max_client_batch_size)
+        check_dimensions(params.dimensions, spec)
+        truncate_to = truncation_limit(params.truncate_prompt_tokens, spec.max_length)
         scheduler = runner.scheduler
         assert scheduler is not None
         scheduler.check_admission(deadline - loop.time())  # a sure 429 costs no tokenization
         try:
             async with asyncio.timeout_at(deadline):
                 if params.texts is not None:
-                    texts = _char_checked(params.texts, runner.max_input_chars, truncate_to)
+                    texts = char_checked(params.texts, runner.max_input_chars, truncate_to)
                     if spec.default_prompt:  # as sentence-transformers does
                         texts = [spec.default_prompt + text for text in texts]
                     token_lists = await self._tokenize(runner, texts, truncate_to=truncate_to)
                 else:
                     assert params.token_ids is not None
-                    token_lists = _checked_token_ids(
+                    token_lists = checked_token_ids(
                         params.token_ids, spec, limits.max_request_tokens, truncate_to
                     )
-                total = _check_lengths(token_lists, spec.max_length, limits.max_request_tokens)
+                total = check_lengths(token_lists, spec.max_length, limits.max_request_tokens)
                 assert count == len(token_lists)
                 dimensions = params.dimensions or spec.default_dimensions
                 finish = functools.partial(
@@ -443,8 +442,8 @@ class Engine:
         """Token ids of each text, as the model would see them (no length check), under the
         same input, character and tokenizer limits as `embed`."""
         runner = self.resolve(model)
-        _check_inputs(EmbedParams(texts=texts), max_inputs=runner.limits.max_client_batch_size)
-        checked = _char_checked(texts, runner.max_input_chars, None)
+        check_inputs(texts, None, runner.limits.max_client_batch_size)
+        checked = char_checked(texts, runner.max_input_chars, None)
         try:
             async with asyncio.timeout(self.request_timeout_s):
                 tokens = await self._tokenize(
@@ -456,121 +455,3 @@ class Engine:
                 f"tokenizing took longer than the {self.request_timeout_s:g}s request timeout"
             ) from None
         return TokenizeResult(model or runner.id, tokens, runner.spec.max_length)
-
-
-def _checked_token_ids(
-    inputs: Sequence[Sequence[int]], spec: ModelSpec, max_total: int, truncate_to: int | None
-) -> list[list[int]]:
-    """Token-id inputs, truncated if asked, checked in order of cost: lengths (no item
-    touched), then item types, then the vocabulary range."""
-    lists = [ids[:truncate_to] if truncate_to is not None else ids for ids in inputs]
-    _check_lengths(lists, spec.max_length, max_total)
-    for ids in lists:
-        if ids and set(map(type, ids)) != {int}:
-            raise InvalidRequest(INPUT_SHAPES_MESSAGE, param="input")
-    check_token_ids(lists, spec.vocab_size)
-    return [list(ids) for ids in lists]
-
-
-def _char_checked(texts: Sequence[str], max_chars: int, truncate_to: int | None) -> list[str]:
-    """Texts within `max_chars` characters: longer ones are cut when truncation was asked for
-    (the kept tokens lie far inside the cut), else refused before any tokenizing."""
-    for index, text in enumerate(texts):
-        if len(text) > max_chars:
-            if truncate_to is not None:
-                return [text[:max_chars] for text in texts]
-            raise ContextLengthExceeded(
-                f"input[{index}] has {len(text)} characters; inputs over {max_chars} characters "
-                "are refused before tokenizing, as they are far longer than this model's "
-                "maximum context length. Shorten or split it, or send truncate_prompt_tokens=-1 "
-                "to truncate it",
-                param="input",
-            )
-    return list(texts)
-
-
-def _check_inputs(params: EmbedParams, max_inputs: int) -> int:
-    inputs: Sequence[object] | None = params.texts if params.texts is not None else params.token_ids
-    if inputs is None or (params.texts is not None and params.token_ids is not None):
-        raise InvalidRequest("give either texts or token ids", param="input")
-    if len(inputs) == 0:
-        raise EmptyInput("`input` must not be empty: send at least one text", param="input")
-    if len(inputs) > max_inputs:
-        raise TooManyInputs(
-            f"{len(inputs)} inputs in one request; at most {max_inputs} are accepted. "
-            "Split the request",
-            param="input",
-        )
-    if params.texts is not None and set(map(type, params.texts)) != {str}:
-        raise InvalidRequest(INPUT_SHAPES_MESSAGE, param="input")
-    for index, item in enumerate(inputs):
-        if isinstance(item, int) or not isinstance(item, str | list | tuple):
-            raise InvalidRequest(INPUT_SHAPES_MESSAGE, param="input")
-        if len(item) == 0:
-            what = "an empty string" if params.texts is not None else "an empty token list"
-            raise EmptyInput(
-                f"input[{index}] is {what}; every input must have content", param="input"
-            )
-    return len(inputs)
-
-
-def _check_dimensions(dimensions: int | None, spec: ModelSpec) -> None:
-    if dimensions is None or dimensions == spec.dimension:
-        return
-    if not 1 <= dimensions <= spec.dimension:
-        raise InvalidDimensions(
-            f"`dimensions` must be between 1 and {spec.dimension} for this model, got {dimensions}",
-            param="dimensions",
-        )
-    if spec.matryoshka_dimensions and dimensions not in spec.matryoshka_dimensions:
-        sizes = ", ".join(str(d) for d in (*spec.matryoshka_dimensions, spec.dimension))
-        raise InvalidDimensions(
-            f"this model was trained for `dimensions` in {{{sizes}}}, got {dimensions}",
-            param="dimensions",
-        )
-    if not spec.matryoshka:
-        raise InvalidDimensions(
-            f"this model is not matryoshka-trained, so it only produces {spec.dimension} "
-            f"dimensions; omit `dimensions` or set it to {spec.dimension}",
-            param="dimensions",
-        )
-
-
-def _truncation_limit(truncate: int | None, max_length: int) -> int | None:
-    if truncate is None:
-        return None
-    if truncate == -1:
-        return max_length
-    if truncate < 1:
-        raise InvalidRequest(
-            "`truncate_prompt_tokens` must be -1 (the model maximum) or at least 1, "
-            f"got {truncate}",
-            param="truncate_prompt_tokens",
-        )
-    if truncate > max_length:
-        raise InvalidRequest(
-            f"`truncate_prompt_tokens`={truncate} is more than the model maximum of "
-            f"{max_length} tokens; use a value up to {max_length}, or -1",
-            param="truncate_prompt_tokens",
-        )
-    return truncate
-
-
-def _check_lengths(token_lists: Sequence[Sequence[int]], max_length: int, max_total: int) -> int:
-    total = 0
-    for index, ids in enumerate(token_lists):
-        if len(ids) > max_length:
-            raise ContextLengthExceeded(
-                f"input[{index}] has {len(ids)} tokens, more than this model's maximum context "
-                f"length of {max_length} tokens; shorten or split it, or send "
-                "truncate_prompt_tokens=-1 to truncate it",
-                param="input",
-            )
-        total += len(ids)
-    if total > max_total:
-        raise TooManyTokens(
-            f"this request has {total} tokens, more than the {max_total} allowed in one request; "
-            "split it into smaller requests",
-            param="input",
-        )
-    return total
