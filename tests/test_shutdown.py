@@ -21,7 +21,7 @@ class Outcomes:
     """What the clients and the prober saw, with times relative to the SIGTERM."""
 
     statuses: list[tuple[float, int, str]] = field(default_factory=list)
-    refused: list[float] = field(default_factory=list)  # could not connect: listener closed
+    refused: list[float] = field(default_factory=list)  # connect failed: listener closed
     broken: list[tuple[float, str]] = field(default_factory=list)  # cut mid-request
     health: list[tuple[float, int | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -42,7 +42,7 @@ def _client(server: ServerProcess, stop: threading.Event, out: Outcomes, t0: lis
             )
         except httpx.ConnectError:
             with out.lock:
-                out.refused.append(sent - t0[0])
+                out.refused.append(time.monotonic() - t0[0])  # when the connect failed
             time.sleep(0.02)
             continue
         except httpx.HTTPError as exc:
