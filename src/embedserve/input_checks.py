@@ -17,10 +17,8 @@ from embedserve.errors import (
 from embedserve.models import ModelSpec
 from embedserve.tokenization import check_token_ids
 
-INPUT_SHAPES_MESSAGE = (
-    "`input` must be a string, a list of strings, a list of token ids, or a list of token-id "
-    "lists; no mixed lists"
-)
+INPUT_SHAPES = "a string, a list of strings, a list of token ids, or a list of token-id lists"
+INPUT_SHAPES_MESSAGE = f"`input` must be {INPUT_SHAPES}; no mixed lists"
 
 
 def checked_token_ids(

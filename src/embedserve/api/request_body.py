@@ -10,9 +10,9 @@ import orjson
 from starlette.requests import Request
 
 from embedserve.errors import EmptyInput, InvalidRequest
+from embedserve.input_checks import INPUT_SHAPES
 
 JSON = "application/json"
-INPUT_SHAPES = "a string, a list of strings, a list of token ids, or a list of token-id lists"
 MAX_JSON_DEPTH = 32
 MAX_JSON_VALUES = 10_000
 

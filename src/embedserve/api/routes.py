@@ -16,7 +16,6 @@ from starlette.responses import Response
 
 from embedserve.api.errors import error_response
 from embedserve.api.request_body import (
-    INPUT_SHAPES,
     JSON,
     check_free_json,
     parse_input,
@@ -31,6 +30,7 @@ from embedserve.api.schemas import (
 )
 from embedserve.engine import EmbedResult, Engine, ModelInfo
 from embedserve.errors import InvalidRequest, ModelNotFound, Overloaded
+from embedserve.input_checks import INPUT_SHAPES
 from embedserve.postprocess import to_base64
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ EMBEDDING_PATHS = (
     "/v3/v1/embeddings",
     "/v3/embeddings/embeddings",  # what OVMS' demo client posts to with its documented URL
 )
-_JSON = JSON
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 429, 500, 503)
 }
@@ -52,7 +51,7 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(
         orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
         status_code=status,
-        media_type=_JSON,
+        media_type=JSON,
     )
 
 
@@ -225,7 +224,7 @@ _embeddings_docs: dict[str, Any] = {
     "openapi_extra": {
         "requestBody": {
             "required": True,
-            "content": {_JSON: {"schema": EmbeddingRequest.model_json_schema()}},
+            "content": {JSON: {"schema": EmbeddingRequest.model_json_schema()}},
         }
     },
     "response_model": EmbeddingResponse,
