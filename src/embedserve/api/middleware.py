@@ -153,14 +153,15 @@ class RequestContextMiddleware:
         whole body `body_timeout_s` to arrive; later reads (disconnect watch) are not timed."""
         received = 0
         complete = False
-        deadline = time.monotonic() + self.body_timeout_s
+        deadline = asyncio.get_running_loop().time() + self.body_timeout_s
 
         async def guarded_receive() -> Message:
             nonlocal received, complete
             if complete:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+                async with asyncio.timeout_at(deadline):  # no task per read, unlike wait_for
+                    message = await receive()
             except TimeoutError:
                 raise BodyTimeout from None
             if message["type"] == "http.request":
@@ -173,6 +174,8 @@ class RequestContextMiddleware:
         return guarded_receive
 
     def _log_access(self, scope: Scope, status: int, seconds: float) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
         client = scope.get("client")
         query = scope.get("query_string", b"").decode("latin-1")
         target = scope["path"] + (f"?{query}" if query else "")
