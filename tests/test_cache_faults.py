@@ -331,3 +331,41 @@ def test_server_with_an_unwritable_cache_exits_with_a_clear_message(
     assert result.returncode != 0
     assert "cannot write the export cache at" in output and "--cache-dir" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_first_export_leaves_no_broken_cache(
+    tiny: ModelSpec, tmp_path: Path
+) -> None:
+    """SIGTERM while the model is being exported: the process exits 0, no staging folder or
+    half-written artefact is left, and the next start serves."""
+    import signal
+    import time
+
+    cache = tmp_path / "cache"
+    log_path = tmp_path / "first.log"
+    port = free_port()
+    command = [sys.executable, "-m", "embedserve", "serve", "--port", str(port)]
+    command += ["--model", str(tiny.path), "--cache-dir", str(cache), "--drain-delay", "0"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not any(cache.glob("onnx/.build-*")):  # the export has begun
+        assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=180) == 0, log_path.read_text()
+    assert not list(cache.glob("onnx/.build-*")), list(cache.rglob("*"))
+    target = cached_onnx_path(tiny, cache)
+    assert not target.parent.exists() or target.is_file()  # nothing, or the whole artefact
+    server = start_server(
+        ["--model", str(tiny.path), "--cache-dir", str(cache), "--drain-delay", "0"],
+        tmp_path / "second.log",
+    )
+    try:
+        response = httpx.post(
+            server.base_url + "/v1/embeddings", json={"model": "bert", "input": "hello"}
+        )
+        assert response.status_code == 200
+    finally:
+        server.stop()

@@ -200,4 +200,4 @@ def test_health_stayed_fast_throughout(real_server: ServerProcess, health_prober
         f"{latencies[-1] * 1000:.1f} ms"
     )
     assert p99 < 0.1, latencies[-20:]
-    assert latencies[-1] < 0.25, latencies[-20:]
+    assert latencies[-1] < 0.5, latencies[-20:]
