@@ -147,6 +147,7 @@ async def test_tokenizer_bound_refuses_when_full(bundled_spec: ModelSpec) -> Non
         with pytest.raises(Overloaded) as refused:
             await engine.embed(EmbedParams(texts=texts))
         assert "--max-tokenize-chars" in refused.value.message
+        assert runner.scheduler is not None and runner.scheduler.stats.rejected_requests == 1
         await first
         await engine.embed(EmbedParams(texts=texts))  # free again
     finally:

@@ -419,6 +419,8 @@ class Engine:
         """Tokenize off the event loop, within the bound on characters being tokenized."""
         chars = sum(len(text) for text in texts)
         if self._tokenizing_chars and self._tokenizing_chars + chars > self.max_tokenize_chars:
+            if runner.scheduler is not None:  # counted with the model's other 429s
+                runner.scheduler.stats.rejected_requests += 1
             raise Overloaded(
                 f"the tokenizers are busy with {self._tokenizing_chars} characters "
                 f"(limit {self.max_tokenize_chars}, --max-tokenize-chars); retry shortly",
