@@ -56,11 +56,12 @@ def _client(server: ServerProcess, stop: threading.Event, out: Outcomes, t0: lis
 
 def _prober(server: ServerProcess, stop: threading.Event, out: Outcomes, t0: list[float]) -> None:
     while not stop.is_set():
+        sent = time.monotonic()  # a probe sent before the signal may rightly answer 200
         try:
             status: int | None = httpx.get(server.base_url + "/health", timeout=2).status_code
         except httpx.HTTPError:
             status = None
-        out.health.append((time.monotonic() - t0[0], status))
+        out.health.append((sent - t0[0], status))
         time.sleep(0.05)
 
 
@@ -159,3 +160,33 @@ def test_second_signal_skips_the_drain_delay(tmp_path: Path) -> None:
     server.process.wait(timeout=20)
     assert time.monotonic() - started < 10
     assert server.process.returncode == 0, server.log()
+
+
+def test_a_connection_accepted_before_the_listener_closed_is_still_served(
+    tmp_path: Path,
+) -> None:
+    """A client that connected just before the listener closed, and sends its request just
+    after, gets its answer (with `connection: close`), not a reset."""
+    import socket
+
+    server = start_server(
+        ["--backend", "fake", "--drain-delay", "0.3", "--shutdown-timeout", "5"],
+        tmp_path / "server.log",
+    )
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        time.sleep(0.2)  # accepted, nothing sent yet
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.6)  # the listener has closed and shutdown() has reached this connection
+        body = b'{"input": "late but accepted"}'
+        sock.sendall(
+            b"POST /v1/embeddings HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    server.process.wait(timeout=20)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert b"connection: close" in answer.lower()
+    assert server.process.returncode == 0

@@ -20,6 +20,8 @@ from uvicorn.server import ServerState
 from embedserve.api.errors import error_response
 from embedserve.config import ServerSettings
 
+# On shutdown, how long a connection that has not sent its first request yet may still send it.
+SHUTDOWN_GRACE_S = 1.0
 log = logging.getLogger(__name__)
 # After an error answer, what the client still sends is read and dropped for this long (or until
 # it closes), so that closing does not reset the connection before the client reads the answer.
@@ -67,6 +69,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._in_head = True  # the next bytes belong to a request head
         self._head_bytes = 0  # bytes of the current head received so far
         self._answered = False  # an error answer was written: what arrives is dropped
+        self._served = 0  # requests whose head arrived on this connection
+        self._closing = False  # the server is shutting down: no keep-alive after this request
         self._header_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
@@ -122,8 +126,27 @@ class GuardedProtocol(HttpToolsProtocol):
         """The head is in: stop the header timer."""
         self._in_head = False
         self._head_bytes = 0
+        self._served += 1
         self._cancel_header_timer()
         super().on_headers_complete()
+        if self._closing and self.cycle is not None:
+            self.cycle.keep_alive = False
+
+    def shutdown(self) -> None:
+        """The listener is closing. An idle keep-alive connection is closed now, as uvicorn does;
+        but one just accepted whose first request has not arrived yet, or one in the middle of
+        a head, gets `SHUTDOWN_GRACE_S` to send it: it is then served, with `connection: close`,
+        instead of being reset."""
+        between = self.cycle is None or self.cycle.response_complete
+        fresh = self._served == 0 or self._head_bytes > 0
+        if between and fresh and not self.transport.is_closing():
+            self._closing = True
+            self._cancel_header_timer()
+            self._header_timer = self.loop.call_later(SHUTDOWN_GRACE_S, self._on_header_timeout)
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._closing = True
+        super().shutdown()
 
     def on_message_complete(self) -> None:
         """The request is in: what follows is the next request's head."""
