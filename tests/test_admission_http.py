@@ -70,36 +70,35 @@ def test_ovms_benchmark_shape_gets_no_429_on_the_real_model(real_server: ServerP
     assert report.errors == {}, report.errors
 
 
-def _statuses_under_open_loop(server: ServerProcess, rate: float, seconds: float) -> list[int]:
-    """Poisson-free open loop: one request every 1/rate s, each in its own thread."""
-    statuses: list[int] = []
+def _open_loop(server: ServerProcess, rate: float, seconds: float) -> list[tuple[int, float]]:
+    """One request every 1/rate s for `seconds`, each in its own thread (arrivals do not wait
+    for answers); returns (status, latency) per request, and checks every 429 has Retry-After."""
+    answers: list[tuple[int, float]] = []
     retry_after_missing: list[int] = []
     lock = threading.Lock()
 
     def send(index: int) -> None:
+        started = time.monotonic()
         response = httpx.post(
             server.base_url + "/v1/embeddings",
-            json={"input": [f"overload text number {index} " * 8] * 4},
+            json={"input": [f"open loop text number {index} " * 8] * 4},
             timeout=60,
         )
         with lock:
-            statuses.append(response.status_code)
+            answers.append((response.status_code, time.monotonic() - started))
             if response.status_code == 429 and "retry-after" not in response.headers:
                 retry_after_missing.append(index)
 
     threads = []
-    started = time.monotonic()
-    index = 0
-    while time.monotonic() - started < seconds:
+    for index in range(int(rate * seconds)):
         thread = threading.Thread(target=send, args=(index,))
         thread.start()
         threads.append(thread)
-        index += 1
         time.sleep(1 / rate)
     for thread in threads:
         thread.join(timeout=120)
     assert not retry_after_missing
-    return statuses
+    return answers
 
 
 @pytest.mark.slow
@@ -114,7 +113,7 @@ def test_open_loop_overload_gets_only_200_and_429(tmp_path: Path) -> None:
         tmp_path / "server.log",
     )  # fmt: skip
     try:
-        statuses = _statuses_under_open_loop(server, rate=16, seconds=5)
+        statuses = [status for status, _ in _open_loop(server, rate=16, seconds=5)]
         metrics = httpx.get(server.base_url + "/metrics", timeout=5).text
     finally:
         server.stop()
@@ -134,33 +133,13 @@ def test_latency_bound_keeps_admitted_requests_fast(tmp_path: Path) -> None:
         ],
         tmp_path / "server.log",
     )  # fmt: skip
-    latencies: list[float] = []
     try:
-        statuses: list[int] = []
-        lock = threading.Lock()
-
-        def send(index: int) -> None:
-            started = time.monotonic()
-            response = httpx.post(
-                server.base_url + "/v1/embeddings",
-                json={"input": [f"bounded text {index} " * 8] * 4},
-                timeout=60,
-            )
-            with lock:
-                statuses.append(response.status_code)
-                if response.status_code == 200:
-                    latencies.append(time.monotonic() - started)
-
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(80)]
-        for thread in threads:
-            thread.start()
-            time.sleep(1 / 16)
-        for thread in threads:
-            thread.join(timeout=120)
+        answers = _open_loop(server, rate=16, seconds=5)
     finally:
         server.stop()
-    assert set(statuses) <= {200, 429} and 429 in statuses and 200 in statuses
-    latencies.sort()
+    statuses = {status for status, _ in answers}
+    latencies = sorted(latency for status, latency in answers if status == 200)
+    assert statuses == {200, 429}, statuses
     p99 = latencies[int(len(latencies) * 0.99) - 1]
     # The 2 s queue bound + its own 0.5 s batch + HTTP on 2 shared cores.
     assert p99 < 3.0, latencies[-10:]
