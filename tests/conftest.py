@@ -1,16 +1,12 @@
-"""Shared fixtures: the bundled model, engines over fake or real backends, a real server process."""
+"""Shared fixtures: the bundled model, engines over fake or real backends, a real server
+process. Helpers shared with the benchmarks live in `embedserve.testing`."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,8 +15,7 @@ import uvicorn
 
 from embedserve.api import create_app
 from embedserve.backends.fake import FakeBackend
-from embedserve.config import BatchingLimits, ServerSettings
-from embedserve.engine import Engine, ModelRunner
+from embedserve.engine import Engine
 from embedserve.models import (
     BUNDLED_MODEL_ALIASES,
     BUNDLED_MODEL_ID,
@@ -28,10 +23,12 @@ from embedserve.models import (
     bundled_model_path,
     load_model_spec,
 )
+from embedserve.runner import ModelRunner
+from embedserve.settings import BatchingLimits, ServerSettings
+from embedserve.testing import ServerProcess, free_port, start_server
 
 MODEL_ID = BUNDLED_MODEL_ID
 MODEL_ALIAS = BUNDLED_MODEL_ALIASES[0]
-SERVER_START_TIMEOUT_S = 180
 
 
 @pytest.fixture(scope="session")
@@ -83,58 +80,6 @@ async def fake_client(bundled_spec: ModelSpec) -> AsyncIterator[httpx.AsyncClien
         yield client
 
 
-def free_port() -> int:
-    """An unused TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class ServerProcess:
-    """A real `embedserve serve` process on 127.0.0.1."""
-
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log_path: Path
-
-    def log(self) -> str:
-        """What the server printed so far."""
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        """Terminate and reap the process."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def start_server(
-    args: list[str], log_path: Path, env: dict[str, str] | None = None
-) -> ServerProcess:
-    """Run `python -m embedserve serve ARGS` and wait until `/health` answers 200."""
-    port = free_port()
-    command = [sys.executable, "-m", "embedserve", "serve", "--port", str(port), *args]
-    full_env = {**os.environ, **(env or {})}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=full_env)
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(server.base_url + "/health", timeout=2).status_code == 200:
-                return server
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"server did not become healthy in time:\n{server.log()}")
-
-
 @pytest.fixture(scope="session")
 def real_server(
     tmp_path_factory: pytest.TempPathFactory, onnx_cache_dir: Path
@@ -166,3 +111,13 @@ def uvicorn_in_thread(engine: Engine) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+__all__ = [
+    "ServerProcess",
+    "fake_runner",
+    "free_port",
+    "serve_in_process",
+    "start_server",
+    "uvicorn_in_thread",
+]

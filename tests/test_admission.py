@@ -7,13 +7,15 @@ import asyncio
 import pytest
 
 from embedserve.backends.fake import FakeBackend
-from embedserve.config import DEFAULT_QUEUE_TOKENS, BatchingLimits
-from embedserve.engine import EmbedParams, Engine, ModelRunner
+from embedserve.engine import EmbedParams, Engine
 from embedserve.errors import Overloaded, RequestTimeout
+from embedserve.executor import Executor
 from embedserve.models import ModelSpec
 from embedserve.postprocess import l2_normalize
+from embedserve.runner import ModelRunner
 from embedserve.scheduler import Scheduler
 from embedserve.scheduler.admission import AdmissionPolicy, SpeedMeter, retry_after_seconds
+from embedserve.settings import BatchingLimits
 from tests.conftest import MODEL_ID, fake_runner
 
 
@@ -75,7 +77,7 @@ def test_speed_meter_follows_recent_batches() -> None:
 
 def test_default_queue_fits_the_heaviest_bounded_client() -> None:
     """128 concurrent requests x 64 inputs x 256 tokens must never be refused at defaults."""
-    assert BatchingLimits().max_queue_tokens == DEFAULT_QUEUE_TOKENS >= 128 * 64 * 256
+    assert BatchingLimits().max_queue_tokens == 4_194_304 >= 128 * 64 * 256
     assert BatchingLimits().max_queue_seconds == 0
 
 
@@ -88,14 +90,13 @@ async def test_queue_limit_is_the_same_on_every_start(bundled_spec: ModelSpec) -
         assert runner.scheduler is not None
         limits.append(runner.scheduler.max_queue_tokens)
         runner.close()
-    assert limits == [DEFAULT_QUEUE_TOKENS, DEFAULT_QUEUE_TOKENS]
+    assert limits == [4_194_304, 4_194_304]
 
 
 async def test_latency_bound_refuses_with_retry_after(bundled_spec: ModelSpec) -> None:
     backend = FakeBackend(bundled_spec, delay_s=0.2)
     scheduler = Scheduler(
-        backend,
-        bundled_spec,
+        Executor(backend, bundled_spec),
         max_batch_tokens=64,
         max_queue_tokens=10**6,
         max_queue_seconds=0.5,
@@ -126,12 +127,12 @@ async def test_request_deadline_answers_timeout_and_drops_the_work(
     try:
         loop = asyncio.get_running_loop()
         with pytest.raises(RequestTimeout) as timed_out:
-            await engine.embed(EmbedParams(texts=["too slow"]))
+            await engine.embed(["too slow"])
         assert timed_out.value.code == "timeout"
         assert runner.request_stats.timeouts == 1
         # The deadline is the one given (arrival time), not a fresh one.
         with pytest.raises(RequestTimeout):
-            await engine.embed(EmbedParams(texts=["late"]), deadline=loop.time() - 1)
+            await engine.embed_params(EmbedParams(texts=["late"]), deadline=loop.time() - 1)
     finally:
         await engine.stop()
 
@@ -142,13 +143,13 @@ async def test_tokenizer_bound_refuses_when_full(bundled_spec: ModelSpec) -> Non
     await engine.start()
     try:
         texts = ["word " * 150]  # 750 characters each
-        first = asyncio.ensure_future(engine.embed(EmbedParams(texts=texts)))
+        first = asyncio.ensure_future(engine.embed(texts))
         await asyncio.sleep(0)  # first is tokenizing now
         with pytest.raises(Overloaded) as refused:
-            await engine.embed(EmbedParams(texts=texts))
+            await engine.embed(texts)
         assert "--max-tokenize-chars" in refused.value.message
         assert runner.scheduler is not None and runner.scheduler.stats.rejected_requests == 1
         await first
-        await engine.embed(EmbedParams(texts=texts))  # free again
+        await engine.embed(texts)  # free again
     finally:
         await engine.stop()

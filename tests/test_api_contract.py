@@ -12,10 +12,10 @@ import httpx
 import numpy as np
 import pytest
 
-from embedserve.config import BatchingLimits, ServerSettings
 from embedserve.engine import Engine
 from embedserve.models import ModelSpec
-from embedserve.postprocess import from_base64
+from embedserve.settings import BatchingLimits, ServerSettings
+from embedserve.testing import from_base64
 from tests.conftest import MODEL_ALIAS, MODEL_ID, fake_runner, serve_in_process
 
 EMBED = "/v1/embeddings"

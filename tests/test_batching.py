@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embedserve.scheduler.batching import pad_batch, padded_cost, select_batch
+from embedserve.executor import pad_batch
+from embedserve.scheduler.batching import select_batch
+
+
+def padded_cost(lengths: Sequence[int]) -> int:
+    """Tokens the device really processes for a batch padded to its longest item."""
+    return max(lengths, default=0) * len(lengths)
+
 
 lengths_strategy = st.lists(st.integers(1, 600), min_size=1, max_size=80)
 budget_strategy = st.integers(1, 4096)

@@ -11,9 +11,9 @@ from embedserve.bench.loadgen import LoadSettings, embeddings_url, run_load, ser
 from embedserve.bench.report import Sample, markdown_table, summarize
 from embedserve.bench.workloads import generate_texts, load_texts
 from embedserve.cli import main
-from embedserve.config import BatchingLimits
 from embedserve.engine import Engine
 from embedserve.models import ModelSpec
+from embedserve.settings import BatchingLimits
 from embedserve.tokenization import TextTokenizer
 from tests.conftest import fake_runner, uvicorn_in_thread
 

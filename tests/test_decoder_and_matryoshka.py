@@ -3,16 +3,15 @@ backends, against sentence-transformers."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from embedserve.config import ModelSettings
-from embedserve.engine import EmbedParams, Engine, ModelRunner
 from embedserve.models import Pooling, load_model_spec
+from embedserve.settings import ModelSettings
+from embedserve.testing import embed_in_process
 from tests.tiny_models import build_bert, build_qwen3
 
 TEXTS = [
@@ -25,16 +24,7 @@ TEXTS = [
 
 
 def embed(settings: ModelSettings, cache_dir: Path, dimensions: int | None = None) -> np.ndarray:
-    async def run() -> np.ndarray:
-        engine = Engine([ModelRunner.from_settings(settings, cache_dir)])
-        await engine.start()
-        try:
-            params = EmbedParams(texts=TEXTS, dimensions=dimensions)
-            return (await engine.embed(params)).vectors
-        finally:
-            await engine.stop()
-
-    return asyncio.run(run())
+    return embed_in_process(settings, cache_dir, texts=TEXTS, dimensions=dimensions)[1].vectors
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

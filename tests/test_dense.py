@@ -3,7 +3,6 @@ sentence-transformers itself (6.x module names), served by both backends."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +10,9 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from embedserve.config import ModelSettings
-from embedserve.engine import EmbedParams, Engine, ModelRunner
 from embedserve.models import load_model_spec
+from embedserve.settings import ModelSettings
+from embedserve.testing import embed_in_process
 from tests.tiny_models import build_dense_model
 
 TEXTS = [
@@ -36,16 +35,8 @@ def dense_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def embed(path: Path, backend: str, cache_dir: Path) -> np.ndarray:
-    async def run() -> np.ndarray:
-        runner = ModelRunner.from_settings(ModelSettings(path=path, backend=backend), cache_dir)
-        engine = Engine([runner])
-        await engine.start()
-        try:
-            return (await engine.embed(EmbedParams(texts=TEXTS))).vectors
-        finally:
-            await engine.stop()
-
-    return asyncio.run(run())
+    settings = ModelSettings(path=path, backend=backend)
+    return embed_in_process(settings, cache_dir, texts=TEXTS)[1].vectors
 
 
 def test_spec_reads_the_dense_head(dense_models: dict[str, Path]) -> None:

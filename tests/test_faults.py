@@ -12,6 +12,7 @@ import pytest
 
 from embedserve.backends.fake import FakeBackend
 from embedserve.errors import BackendFailure, NotReady
+from embedserve.executor import Executor
 from embedserve.models import ModelSpec
 from embedserve.postprocess import l2_normalize
 from embedserve.scheduler import Scheduler
@@ -32,8 +33,7 @@ async def test_failed_batches_in_a_row_make_the_model_unready_until_a_probe_work
 ) -> None:
     backend = FakeBackend(bundled_spec, fail_token_id=HELLO)
     scheduler = Scheduler(
-        backend,
-        bundled_spec,
+        Executor(backend, bundled_spec),
         max_batch_tokens=4096,
         max_queue_tokens=10_000,
         max_failed_batches=2,
@@ -58,7 +58,10 @@ async def test_failed_batches_in_a_row_make_the_model_unready_until_a_probe_work
 async def test_one_success_resets_the_failure_count(bundled_spec: ModelSpec) -> None:
     backend = FakeBackend(bundled_spec, fail_token_id=HELLO)
     scheduler = Scheduler(
-        backend, bundled_spec, max_batch_tokens=4096, max_queue_tokens=10_000, max_failed_batches=2
+        Executor(backend, bundled_spec),
+        max_batch_tokens=4096,
+        max_queue_tokens=10_000,
+        max_failed_batches=2,
     )
     scheduler.start()
     try:

@@ -9,18 +9,16 @@ import httpx
 import numpy as np
 import pytest
 
-from embedserve.config import ModelSettings, option_defaults, settings_from_options
-from embedserve.config_file import load_models_file
 from embedserve.models import bundled_model_path
+from embedserve.settings import ModelSettings, settings_from_sources
+from embedserve.settings.models_file import load_models_file
 from tests.conftest import start_server
 
 EMBED = "/v1/embeddings"
 
 
-def values(**overrides: object) -> dict[str, object]:
-    base = option_defaults({})
-    base.update(overrides)
-    return base
+def build(**given: object) -> object:
+    return settings_from_sources(given, {})
 
 
 def test_json_models_file(tmp_path: Path) -> None:
@@ -67,6 +65,12 @@ def test_yaml_models_file(tmp_path: Path) -> None:
         ('{"model": {}}', "non-empty `models`"),
         ('{"models": [{"id": "a", "aliases": "b"}]}', "aliases"),
         ('{"models": [{"id": "a", "max_batch_tokens": 0}]}', "--max-batch-tokens"),
+        ('{"models": [{"id": "a", "device": "gpu"}]}', r"models\[0\]\.device.*'cpu' or 'cuda'"),
+        ('{"models": [{"id": "a", "matryoshka": "false"}]}', r"models\[0\]\.matryoshka.*bool"),
+        ('{"models": [{"id": "a", "max_batch_tokens": "4096"}]}', r"max_batch_tokens.*integer"),
+        ('{"models": [{"id": "a", "pooling": "avg"}]}', r"models\[0\]\.pooling"),
+        ('{"models": [{"id": "a"}, {"id": "b", "precision": "int4"}]}', r"models\[1\]\.precision"),
+        ('{"models": [{"id": 7}]}', r"models\[0\]\.id must be a string"),
         ('{"models": [5]}', "must be an object"),
         ("{not json", "cannot read"),
     ],
@@ -79,13 +83,13 @@ def test_bad_models_files(tmp_path: Path, content: str, message: str) -> None:
 
 
 def test_repeated_model_flags(tmp_path: Path) -> None:
-    settings = settings_from_options(values(model=[str(tmp_path / "a"), str(tmp_path / "b")]))
+    settings = settings_from_sources({"model": [str(tmp_path / "a"), str(tmp_path / "b")]}, {})
     assert [m.path for m in settings.models] == [tmp_path / "a", tmp_path / "b"]
     with pytest.raises(ValueError, match="--served-model-name names one model"):
-        settings_from_options(values(model=["a", "b"], served_model_name=["x"]))
+        build(model=["a", "b"], served_model_name=["x"])
     with pytest.raises(ValueError, match="not both"):
-        settings_from_options(values(model=["a"], config=str(tmp_path / "c.json")))
-    (bundled,) = settings_from_options(values()).models
+        build(model=["a"], models_file=str(tmp_path / "c.json"))
+    (bundled,) = settings_from_sources({}, {}).models
     assert bundled.path is None
 
 
@@ -165,7 +169,7 @@ def test_matryoshka_dimensions_list(tmp_path: Path) -> None:
     assert entry.matryoshka_dimensions == (128, 64)
     bad = tmp_path / "bad.json"
     bad.write_text('{"models": [{"id": "m", "matryoshka_dimensions": [0]}]}')
-    with pytest.raises(ValueError, match="positive integers"):
+    with pytest.raises(ValueError, match=r"models\[0\]\.matryoshka_dimensions.*greater than 0"):
         load_models_file(bad, ModelSettings())
 
 
@@ -187,3 +191,28 @@ async def test_declared_matryoshka_sizes_restrict_dimensions(bundled_spec: objec
     assert refused.status_code == 400
     error = refused.json()["error"]
     assert error["code"] == "invalid_dimensions" and "64, 128, 384" in error["message"]
+
+
+def test_models_file_flag_variable_and_older_name(tmp_path: Path) -> None:
+    config = tmp_path / "models.yaml"
+    config.write_text("models:\n  - id: a\n    max_length: 64\n")
+    from embedserve import cli
+
+    for argv, environ in (
+        (["serve", "--models-file", str(config)], {}),
+        (["serve", "--config", str(config)], {}),
+        (["serve"], {"EMBEDSERVE_MODELS_FILE": str(config)}),
+        (["serve"], {"EMBEDSERVE_CONFIG": str(config)}),
+    ):
+        args = vars(cli.build_parser().parse_args(argv))
+        (model,) = settings_from_sources(args, environ).models
+        assert (model.served_names, model.max_length) == (("a",), 64), argv
+
+
+def test_flags_give_the_defaults_of_models_file_entries(tmp_path: Path) -> None:
+    config = tmp_path / "models.json"
+    config.write_text('{"models": [{"id": "a"}, {"id": "b", "max_batch_tokens": 64}]}')
+    given = {"models_file": str(config), "max_batch_tokens": 1024, "pooling": "cls"}
+    a, b = settings_from_sources(given, {}).models
+    assert (a.limits.max_batch_tokens, b.limits.max_batch_tokens) == (1024, 64)
+    assert a.pooling == b.pooling == "cls"

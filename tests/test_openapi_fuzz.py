@@ -36,9 +36,9 @@ from schemathesis.specs.openapi.checks import (
 
 from embedserve.api import create_app
 from embedserve.api.middleware import is_open_path
-from embedserve.config import ServerSettings
 from embedserve.engine import Engine
 from embedserve.models import ModelSpec
+from embedserve.settings import ServerSettings
 from tests.conftest import ServerProcess, fake_runner, start_server
 
 AnyCase = Case[Any]

@@ -10,9 +10,9 @@ import pytest
 
 from embedserve.backends import create_backend
 from embedserve.cli import main
-from embedserve.config import ModelSettings
 from embedserve.errors import ModelLoadError
 from embedserve.models import ModelSpec
+from embedserve.settings import ModelSettings
 from embedserve.verify import engine_vectors, reference_vectors, sample_texts
 
 

@@ -18,9 +18,10 @@ import numpy.typing as npt
 import pytest
 
 from embedserve.backends import onnx_export
-from embedserve.config import ModelSettings
-from embedserve.engine import EmbedParams, EmbedResult, Engine, ModelRunner
+from embedserve.engine import EmbedResult, Engine
 from embedserve.models import BUNDLED_MODEL_ID, bundled_model_path, load_model_spec
+from embedserve.runner import ModelRunner
+from embedserve.settings import ModelSettings
 
 pytestmark = pytest.mark.slow
 
@@ -201,19 +202,15 @@ class Runs:
 
 
 async def _run_backend(kind: str, cache_dir: Path) -> BackendRun:
-    runner = ModelRunner.from_settings(ModelSettings(backend=kind), cache_dir=cache_dir)
-    engine = Engine([runner])
-    await engine.start()
-    try:
-        assert runner.backend is not None
-        backend_name = runner.backend.name
-        batch = await engine.embed(EmbedParams(texts=TEXTS))
+    async with Engine.from_models(ModelSettings(backend=kind), cache_dir=cache_dir) as engine:
+        executor = engine.runners[0].executor
+        assert executor is not None
+        backend_name = executor.backend.name
+        batch = await engine.embed(TEXTS)
         singles: dict[int, FloatArray] = {}
         for index in SINGLE_INDICES:
-            singles[index] = (await engine.embed(EmbedParams(texts=[TEXTS[index]]))).vectors[0]
-        truncated = await engine.embed(EmbedParams(texts=OVERLONG, truncate_prompt_tokens=-1))
-    finally:
-        await engine.stop()
+            singles[index] = (await engine.embed([TEXTS[index]])).vectors[0]
+        truncated = await engine.embed(OVERLONG, truncate_prompt_tokens=-1)
     return BackendRun(kind, backend_name, batch, singles, truncated)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -13,10 +12,10 @@ import pytest
 import torch
 from transformers import BertModel
 
-from embedserve.config import ModelSettings
-from embedserve.engine import EmbedParams, Engine, ModelRunner
 from embedserve.errors import ModelLoadError
 from embedserve.models import load_model_spec
+from embedserve.settings import ModelSettings
+from embedserve.testing import embed_in_process
 from embedserve.tokenization import TextTokenizer
 from tests.tiny_models import build_bert
 
@@ -66,16 +65,8 @@ def test_refused_without_the_flag(custom_model: Path) -> None:
 def test_runs_with_the_flag(custom_model: Path, onnx_cache_dir: Path, backend: str) -> None:
     texts = ["custom code, allowed by the operator", "another text entirely", "x"]
 
-    async def run() -> np.ndarray:
-        settings = ModelSettings(path=custom_model, backend=backend, trust_remote_code=True)
-        engine = Engine([ModelRunner.from_settings(settings, onnx_cache_dir)])
-        await engine.start()
-        try:
-            return (await engine.embed(EmbedParams(texts=texts))).vectors
-        finally:
-            await engine.stop()
-
-    served = asyncio.run(run())
+    settings = ModelSettings(path=custom_model, backend=backend, trust_remote_code=True)
+    served = embed_in_process(settings, onnx_cache_dir, texts=texts)[1].vectors
     model = BertModel.from_pretrained(custom_model).eval()  # the same weights, stock class
     tokenizer = TextTokenizer(load_model_spec(custom_model, trust_remote_code=True))
     for row, ids in zip(served, tokenizer.encode(texts), strict=True):

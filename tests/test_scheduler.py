@@ -10,6 +10,7 @@ import pytest
 
 from embedserve.backends.fake import FakeBackend
 from embedserve.errors import BackendFailure, NotReady, Overloaded
+from embedserve.executor import Executor
 from embedserve.models import ModelSpec
 from embedserve.postprocess import l2_normalize
 from embedserve.scheduler import Scheduler
@@ -20,7 +21,7 @@ def make_scheduler(
 ) -> tuple[Scheduler, FakeBackend]:
     backend = FakeBackend(spec, delay_s=delay_s, fail_token_id=fail_token_id)
     options = {"max_batch_tokens": 4096, "max_queue_tokens": 100_000, **limits}
-    return Scheduler(backend, spec, **options), backend
+    return Scheduler(Executor(backend, spec), **options), backend
 
 
 @pytest.fixture

@@ -4,16 +4,16 @@ prepended and `truncate_dim` sets the default output size, so the server matches
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from embedserve.config import ModelSettings
-from embedserve.engine import EmbedParams, EmbedResult, Engine, ModelRunner
+from embedserve.engine import EmbedResult
 from embedserve.models import load_model_spec
+from embedserve.settings import ModelSettings
+from embedserve.testing import embed_in_process
 from embedserve.tokenization import TextTokenizer
 from tests.tiny_models import build_bert
 
@@ -36,16 +36,8 @@ def prompted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def embed(path: Path, backend: str, cache_dir: Path, dimensions: int | None) -> EmbedResult:
-    async def run() -> EmbedResult:
-        settings = ModelSettings(path=path, backend=backend)
-        engine = Engine([ModelRunner.from_settings(settings, cache_dir)])
-        await engine.start()
-        try:
-            return await engine.embed(EmbedParams(texts=TEXTS, dimensions=dimensions))
-        finally:
-            await engine.stop()
-
-    return asyncio.run(run())
+    settings = ModelSettings(path=path, backend=backend)
+    return embed_in_process(settings, cache_dir, texts=TEXTS, dimensions=dimensions)[1]
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -8,7 +8,6 @@ process, under its directory's name.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from collections.abc import Callable
@@ -21,9 +20,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from embedserve.config import ModelSettings
-from embedserve.engine import EmbedParams, EmbedResult, Engine, ModelRunner
+from embedserve.engine import EmbedResult
 from embedserve.models import Pooling, load_model_spec
+from embedserve.settings import ModelSettings
+from embedserve.testing import embed_in_process
 from tests.conftest import start_server
 from tests.tiny_models import HIDDEN_SIZE, MAX_SEQ_LENGTH, build_bert, build_xlm_roberta_or_mpnet
 
@@ -162,19 +162,12 @@ class Served:
     def __call__(self, name: str, kind: str) -> tuple[str, EmbedResult]:
         key = (name, kind)
         if key not in self.done:
-            self.done[key] = asyncio.run(_embed(self.models(name), kind, self.cache_dir))
+            self.done[key] = _embed(self.models(name), kind, self.cache_dir)
         return self.done[key]
 
 
-async def _embed(path: Path, kind: str, cache_dir: Path) -> tuple[str, EmbedResult]:
-    runner = ModelRunner.from_settings(ModelSettings(path=path, backend=kind), cache_dir)
-    engine = Engine([runner])
-    await engine.start()
-    try:
-        assert runner.backend is not None
-        return runner.backend.name, await engine.embed(EmbedParams(texts=TEXTS))
-    finally:
-        await engine.stop()
+def _embed(path: Path, kind: str, cache_dir: Path) -> tuple[str, EmbedResult]:
+    return embed_in_process(ModelSettings(path=path, backend=kind), cache_dir, texts=TEXTS)
 
 
 @pytest.fixture(scope="session")
@@ -314,14 +307,6 @@ def test_an_undeclared_max_length_fits_the_position_table(
     assert spec.max_length >= MAX_SEQ_LENGTH  # 130 rows, but positions 1..129 only (pad id 0)
     ids = [101, *[2000] * (spec.max_length - 2), 102]
 
-    async def embed() -> EmbedResult:
-        runner = ModelRunner.from_settings(ModelSettings(path=path, backend="torch"), tmp_path)
-        engine = Engine([runner])
-        await engine.start()
-        try:
-            return await engine.embed(EmbedParams(token_ids=[ids]))
-        finally:
-            await engine.stop()
-
-    result = asyncio.run(embed())
+    settings = ModelSettings(path=path, backend="torch")
+    _, result = embed_in_process(settings, tmp_path, token_ids=[ids])
     assert result.vectors.shape == (1, HIDDEN_SIZE)

@@ -3,39 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import embedserve
-from embedserve.config import SERVE_OPTIONS, option_defaults, settings_from_options
 from embedserve.errors import EmbedServeError
+from embedserve.settings import (
+    PRECISIONS,
+    default_cache_dir,
+    serve_options,
+    settings_from_sources,
+)
 
 
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:
-    defaults = option_defaults()
-    for option in SERVE_OPTIONS:
-        default = defaults[option.dest]
-        shown = ",".join(default) if isinstance(default, list) else default
-        suffix = f"; default: {shown}" if shown not in (None, "") and not option.secret else ""
-        help_text = f"{option.help} (env {option.env_var}{suffix})"
+    """One flag per declared setting; nothing is read from the environment here."""
+    for option in serve_options():
+        shown = "" if option.setting.secret else option.shown_default
+        suffix = f"; default: {shown}" if shown else ""
+        help_text = f"{option.setting.help} (env {option.env_var}{suffix})"
+        common: dict[str, Any] = {"dest": option.name, "default": argparse.SUPPRESS}
         if option.is_switch:
-            parser.add_argument(
-                option.flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
-            )
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(*option.flags, action=action, help=help_text, **common)
         elif option.repeatable:
             parser.add_argument(
-                option.flag, action="append", default=None, metavar="VALUE", help=help_text
+                *option.flags, action="append", metavar="VALUE", help=help_text, **common
             )
-            parser.set_defaults(**{f"{option.dest}_env": default})
         else:
+            value_type = option.value_type if option.type_name in ("int", "float") else str
             parser.add_argument(
-                option.flag,
-                type=option.type,
-                default=default,
-                choices=option.choices,
-                help=help_text,
+                *option.flags, type=value_type, choices=option.choices, help=help_text, **common
             )
 
 
@@ -154,6 +155,11 @@ def _add_verify_command(commands: Any) -> None:
     verify.add_argument("--backend", choices=("onnx", "torch"), default="onnx")
     verify.add_argument("--api-key", default=None)
     verify.add_argument("--trust-remote-code", action="store_true")
+    verify.add_argument(
+        "--cache-dir",
+        default=None,
+        help="in-process: default $EMBEDSERVE_CACHE_DIR, else $XDG_CACHE_HOME/embedserve",
+    )
     verify.add_argument("--min-cosine", type=float, default=0.9999)
 
 
@@ -167,6 +173,7 @@ def _run_verify(args: argparse.Namespace) -> int:
         backend=args.backend,
         api_key=args.api_key,
         trust_remote_code=args.trust_remote_code,
+        cache_dir=cache_dir(args.cache_dir),
     )
     print(render(report))
     passed = report.min_cosine >= args.min_cosine
@@ -186,13 +193,16 @@ def _add_export_command(commands: Any) -> None:
     )
     export.add_argument("--model", default=None, help="model directory (default: the bundled one)")
     export.add_argument("--format", choices=("onnx", "openvino"), default="onnx")
-    export.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
-    export.add_argument("--cache-dir", default=None, help="default: $XDG_CACHE_HOME/embedserve")
+    export.add_argument("--precision", "--dtype", choices=PRECISIONS, default="fp32")
+    export.add_argument(
+        "--cache-dir",
+        default=None,
+        help="default: $EMBEDSERVE_CACHE_DIR, else $XDG_CACHE_HOME/embedserve",
+    )
     export.add_argument("--trust-remote-code", action="store_true")
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from embedserve.config import default_cache_dir
     from embedserve.export import export, render
 
     try:
@@ -200,7 +210,7 @@ def _run_export(args: argparse.Namespace) -> int:
             Path(args.model).expanduser() if args.model else None,
             fmt=args.format,
             precision=args.precision,
-            cache_dir=Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir(),
+            cache_dir=cache_dir(args.cache_dir),
             trust_remote_code=args.trust_remote_code,
         )
     except ValueError as exc:
@@ -215,13 +225,15 @@ def _options_text(parser: argparse.ArgumentParser) -> str:
     return text.split("\n\n", 1)[1] if "\n\n" in text else text
 
 
+def cache_dir(flag: str | None) -> Path:
+    """The export cache: the flag, else EMBEDSERVE_CACHE_DIR, else the XDG default."""
+    chosen = flag or os.environ.get("EMBEDSERVE_CACHE_DIR")
+    return Path(chosen).expanduser() if chosen else default_cache_dir()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `embedserve` script."""
-    try:
-        parser = build_parser()
-    except ValueError as exc:  # a malformed EMBEDSERVE_* variable
-        print(f"embedserve: {exc}", file=sys.stderr)
-        return 2
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -232,12 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_verify(args)
     if args.command == "export":
         return _run_export(args)
-    values = vars(args)
-    for option in SERVE_OPTIONS:
-        if option.repeatable and values.get(option.dest) is None:
-            values[option.dest] = values.get(f"{option.dest}_env")
-    try:
-        settings = settings_from_options(values)
+    try:  # the environment is read now, for `serve` only
+        settings = settings_from_sources(vars(args))
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
     from embedserve.server import serve

@@ -1,26 +1,19 @@
-"""The engine: resolve a model, tokenize and check inputs, batch them, post-process. No HTTP."""
+"""The engine: resolve a model, check and tokenize inputs, queue them on the model's scheduler,
+post-process the vectors. No HTTP: the routes, the library API and batch jobs all call it."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
-from embedserve.backends import Backend, create_backend
-from embedserve.backends.base import FloatArray
-from embedserve.config import (
-    CHARS_PER_TOKEN_LIMIT,
-    CPU_MAX_PADDING,
-    CUDA_MAX_PADDING,
-    BatchingLimits,
-    ModelSettings,
-    ServerSettings,
-)
+from embedserve.arrays import FloatArray
 from embedserve.errors import (
     InvalidRequest,
     ModelNotFound,
@@ -36,24 +29,11 @@ from embedserve.input_checks import (
     checked_token_ids,
     truncation_limit,
 )
-from embedserve.models import (
-    BUNDLED_MODEL_ALIASES,
-    BUNDLED_MODEL_ID,
-    ModelSpec,
-    Pooling,
-    bundled_model_path,
-    load_model_spec,
-)
-from embedserve.models.dense import projection
 from embedserve.postprocess import finalize
-from embedserve.scheduler import Scheduler
-from embedserve.scheduler.admission import measure_tokens_per_second
-from embedserve.scheduler.batching import pad_batch
-from embedserve.stats import RequestStats
-from embedserve.tokenization import TextTokenizer
+from embedserve.runner import ModelInfo, ModelRunner
+from embedserve.settings import ModelSettings, ServerSettings, default_cache_dir
 
-log = logging.getLogger(__name__)
-BackendFactory = Callable[[], Backend]
+ModelSource = str | Path | ModelSettings | None
 
 
 @dataclass(frozen=True)
@@ -83,160 +63,6 @@ class TokenizeResult:
     model: str
     tokens: list[list[int]]
     max_model_len: int
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What `/v1/models` shows about one served model."""
-
-    id: str
-    aliases: tuple[str, ...]
-    created: int
-    max_model_len: int
-    dimensions: int
-    pooling: str
-    normalized: bool
-    matryoshka: bool
-    backend: str
-    device: str
-    ready: bool
-
-
-class ModelRunner:
-    """One served model: its spec and names, tokenizer, backend and scheduler."""
-
-    def __init__(
-        self,
-        spec: ModelSpec,
-        names: Sequence[str],
-        backend_factory: BackendFactory,
-        *,
-        limits: BatchingLimits | None = None,
-        backend_name: str = "custom",
-        device: str = "cpu",
-    ) -> None:
-        if not names:
-            raise ValueError("a model needs at least one served name")
-        self.spec = spec
-        self.names = tuple(names)
-        self.limits = limits or BatchingLimits()
-        self.backend_name = backend_name
-        self.device = device
-        self.created = int(time.time())
-        self.tokenizer = TextTokenizer(spec)
-        self._backend_factory = backend_factory
-        self.backend: Backend | None = None
-        self.scheduler: Scheduler | None = None
-        self.request_stats = RequestStats()
-
-    @property
-    def max_input_chars(self) -> int:
-        """Characters per input above which it is refused (or cut) before tokenizing."""
-        return self.limits.max_input_chars or CHARS_PER_TOKEN_LIMIT * self.spec.max_length
-
-    @property
-    def ready(self) -> bool:
-        """Loaded, and its scheduler can take work."""
-        return self.scheduler is not None and self.scheduler.ready
-
-    @property
-    def id(self) -> str:
-        """The canonical served id (the first name)."""
-        return self.names[0]
-
-    @classmethod
-    def from_settings(cls, settings: ModelSettings, cache_dir: Path) -> ModelRunner:
-        """Read the model directory now; the backend loads later, in `load()`."""
-        spec = load_model_spec(
-            settings.path or bundled_model_path(),
-            pooling=Pooling(settings.pooling) if settings.pooling else None,
-            normalize=settings.normalize,
-            max_length=settings.max_length,
-            matryoshka=settings.matryoshka,
-            trust_remote_code=settings.trust_remote_code,
-            matryoshka_dimensions=settings.matryoshka_dimensions,
-        )
-        if settings.path is None:
-            names = settings.served_names or (BUNDLED_MODEL_ID, *BUNDLED_MODEL_ALIASES)
-        else:
-            names = settings.served_names or (settings.path.name,)
-        kind = settings.resolved_backend
-        factory = functools.partial(
-            create_backend,
-            kind,
-            spec,
-            device=settings.device,
-            cache_dir=cache_dir,
-            precision=settings.precision,
-            fake_faults=settings.fake_faults,
-        )
-        return cls(
-            spec, names, factory, limits=settings.limits, backend_name=kind, device=settings.device
-        )
-
-    def load(self) -> None:
-        """Load the backend, warm it up with one batch, start the scheduler (blocking)."""
-        started = time.perf_counter()
-        backend = self._backend_factory()
-        warmup = self.tokenizer.encode(["warm up the model"])
-        backend.forward(*pad_batch(warmup, self.spec.pad_token_id, self.spec.padding_side))
-        limits = self.limits
-        speed = measure_tokens_per_second(backend, self.spec, limits.max_batch_tokens)
-        default_padding = CUDA_MAX_PADDING if self.device == "cuda" else CPU_MAX_PADDING
-        scheduler = Scheduler(
-            backend,
-            self.spec,
-            max_batch_tokens=limits.max_batch_tokens,
-            max_queue_tokens=limits.max_queue_tokens,
-            max_queue_seconds=limits.max_queue_seconds,
-            max_padding=limits.max_padding or default_padding,
-            tokens_per_second=speed,
-            project=projection(self.spec.dense_dirs),
-            max_failed_batches=limits.max_failed_batches,
-            name=self.id,
-        )
-        scheduler.start()
-        self.backend, self.scheduler = backend, scheduler
-        bound = f"{limits.max_queue_seconds}s" if limits.max_queue_seconds else "none"
-        log.info(
-            "model %s ready on %s/%s in %.1fs (%.0f tokens/s per full batch); admission: queue "
-            "limit %d tokens, latency bound %s, %d inputs and %d tokens per request, %d "
-            "characters per input",
-            self.id,
-            self.backend_name,
-            self.device,
-            time.perf_counter() - started,
-            speed,
-            limits.max_queue_tokens,
-            bound,
-            limits.max_client_batch_size,
-            limits.max_request_tokens,
-            self.max_input_chars,
-        )
-
-    def close(self) -> None:
-        """Stop the scheduler and release the backend."""
-        if self.scheduler is not None:
-            self.scheduler.stop()
-        if self.backend is not None:
-            self.backend.close()
-        self.scheduler = self.backend = None
-
-    def info(self) -> ModelInfo:
-        """The public description of this model."""
-        return ModelInfo(
-            id=self.id,
-            aliases=self.names[1:],
-            created=self.created,
-            max_model_len=self.spec.max_length,
-            dimensions=self.spec.output_dimensions,
-            pooling=self.spec.pooling.value,
-            normalized=self.spec.normalize,
-            matryoshka=self.spec.matryoshka,
-            backend=self.backend_name,
-            device=self.device,
-            ready=self.ready,
-        )
 
 
 class Engine:
@@ -274,6 +100,45 @@ class Engine:
             request_timeout_s=settings.request_timeout_s,
             max_tokenize_chars=settings.max_tokenize_chars,
         )
+
+    @classmethod
+    def from_models(
+        cls,
+        models: ModelSource | Iterable[ModelSource] = None,
+        *,
+        cache_dir: Path | None = None,
+        request_timeout_s: float = 600.0,
+        **model_settings: Any,
+    ) -> Engine:
+        """Build (not load) an engine serving `models`: model directories, `ModelSettings`, or
+        None for the bundled model. `model_settings` (any `ModelSettings` field, or a
+        `BatchingLimits` one) apply to every directory given by path.
+
+        >>> async with Engine.from_models() as engine:
+        ...     result = await engine.embed(["a query"])
+        """
+        sources = (
+            [models]
+            if models is None or isinstance(models, str | Path | ModelSettings)
+            else list(models)
+        )
+        settings = [model_settings_of(source, model_settings) for source in sources]
+        return cls(
+            [ModelRunner.from_settings(s, cache_dir or default_cache_dir()) for s in settings],
+            request_timeout_s=request_timeout_s,
+        )
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
 
     async def start(self) -> None:
         """Load and warm up every model off the event loop; then the engine is ready."""
@@ -362,7 +227,29 @@ class Engine:
         """The event-loop time by which a request arriving now must be answered."""
         return asyncio.get_running_loop().time() + self.request_timeout_s
 
-    async def embed(self, params: EmbedParams, *, deadline: float | None = None) -> EmbedResult:
+    async def embed(
+        self,
+        texts: str | Sequence[str] | None = None,
+        *,
+        token_ids: Sequence[Sequence[int]] | None = None,
+        model: str | None = None,
+        dimensions: int | None = None,
+        truncate_prompt_tokens: int | None = None,
+    ) -> EmbedResult:
+        """Embed texts (or token-id lists) with `model` (optional with one model served):
+        `result.vectors` is an (n, dim) float32 array in input order."""
+        params = EmbedParams(
+            texts=[texts] if isinstance(texts, str) else texts,
+            token_ids=token_ids,
+            model=model,
+            dimensions=dimensions,
+            truncate_prompt_tokens=truncate_prompt_tokens,
+        )
+        return await self.embed_params(params)
+
+    async def embed_params(
+        self, params: EmbedParams, *, deadline: float | None = None
+    ) -> EmbedResult:
         """Embed the inputs of one request, in order, batched with everyone else's. Cheap checks
         come first; the request fails with `RequestTimeout` at `deadline` (event-loop time,
         default: now + the request timeout)."""
@@ -457,3 +344,15 @@ class Engine:
                 f"tokenizing took longer than the {self.request_timeout_s:g}s request timeout"
             ) from None
         return TokenizeResult(model or runner.id, tokens, runner.spec.max_length)
+
+
+def model_settings_of(source: ModelSource, overrides: dict[str, Any]) -> ModelSettings:
+    """`ModelSettings` for a directory (or None: the bundled model) with `overrides`; limits
+    fields may be given flat (`max_batch_tokens=...`). Settings objects are taken as they are."""
+    if isinstance(source, ModelSettings):
+        return source
+    limit_fields = ModelSettings.model_fields["limits"].annotation.model_fields  # type: ignore[union-attr]
+    limits = {key: value for key, value in overrides.items() if key in limit_fields}
+    rest = {key: value for key, value in overrides.items() if key not in limit_fields}
+    path = Path(source).expanduser() if source is not None else None
+    return ModelSettings.model_validate({**rest, "path": path, "limits": limits})

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedserve.backends import OFFERED_PRECISIONS as FORMATS
-from embedserve.config import ModelSettings
 from embedserve.models import bundled_model_path, load_model_spec
+from embedserve.settings import ModelSettings
 from embedserve.verify import VerifyReport, compare, engine_vectors, reference_vectors, sample_texts
 
 
@@ -48,8 +48,13 @@ def export(
         path = ensure_openvino(spec, cache_dir, precision)
     size = sum(f.stat().st_size for f in path.parent.iterdir() if f.is_file()) / 2**20
     texts = sample_texts()
-    settings = ModelSettings(
-        path=model_path, backend=fmt, precision=precision, trust_remote_code=trust_remote_code
+    settings = ModelSettings.model_validate(
+        {
+            "path": model_path,
+            "backend": fmt,
+            "precision": precision,
+            "trust_remote_code": trust_remote_code,
+        }
     )
     candidate = engine_vectors(settings, texts, cache_dir)
     reference, source = reference_vectors(spec, texts)

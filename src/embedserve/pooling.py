@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
+from embedserve.arrays import FloatArray, IntArray
 from embedserve.models.spec import Pooling
-
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
 
 
 def first_token_index(mask: IntArray) -> IntArray:

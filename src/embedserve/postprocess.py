@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float32]
+from embedserve.arrays import FloatArray
+
 _EPS = np.float32(1e-12)  # as torch.nn.functional.normalize
 
 
@@ -32,8 +32,3 @@ def finalize(vectors: FloatArray, *, dimensions: int | None, normalize: bool) ->
 def to_base64(vector: FloatArray) -> str:
     """Standard base64 of the little-endian float32 bytes (what the openai SDK decodes)."""
     return base64.b64encode(vector.astype("<f4", copy=False).tobytes()).decode("ascii")
-
-
-def from_base64(text: str) -> FloatArray:
-    """Inverse of `to_base64`, for clients and tests."""
-    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32)

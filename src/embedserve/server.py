@@ -12,9 +12,9 @@ import uvicorn
 
 from embedserve.api import create_app
 from embedserve.api.connections import guarded_protocol
-from embedserve.config import ServerSettings
 from embedserve.engine import Engine
 from embedserve.logs import configure_logging
+from embedserve.settings import ServerSettings, auto
 
 log = logging.getLogger("embedserve")
 # uvicorn waits this long past --shutdown-timeout before it cancels what is still running.
@@ -95,10 +95,19 @@ def serve(settings: ServerSettings) -> int:
         http=guarded_protocol(settings),
         timeout_keep_alive=max(1, round(settings.keep_alive_timeout_s)),
         timeout_graceful_shutdown=round(settings.shutdown_timeout_s + _CANCEL_MARGIN_S),
+        root_path=settings.root_path,
+        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
     )
     server = DrainingServer(config, engine, settings)
+    scheme = "https" if settings.ssl_certfile else "http"
     log.info(
-        "serving %s on http://%s:%d", ", ".join(engine.served_ids()), settings.host, settings.port
+        "serving %s on %s://%s:%d%s",
+        ", ".join(engine.served_ids()),
+        scheme,
+        settings.host,
+        settings.port,
+        settings.root_path,
     )
     log_limits(settings)
     server.run()
@@ -120,7 +129,7 @@ def log_limits(settings: ServerSettings) -> None:
         "header timeout %.0fs, body timeout %.0fs, drain delay %.0fs, shutdown timeout %.0fs",
         settings.max_concurrent_requests,
         settings.request_timeout_s,
-        settings.payload_limit,
+        auto.payload_limit(settings),
         settings.max_connections,
         settings.header_timeout_s,
         settings.body_timeout_s,

@@ -8,7 +8,6 @@ cosine and max abs difference, and whether each query still finds the same top-1
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -19,13 +18,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from embedserve.config import ModelSettings, default_cache_dir
-from embedserve.engine import EmbedParams, Engine, ModelRunner
+from embedserve.arrays import FloatArray
 from embedserve.models import ModelSpec, bundled_model_path, load_model_spec
 from embedserve.pooling import pool
 from embedserve.postprocess import l2_normalize
-
-FloatArray = npt.NDArray[np.float32]
+from embedserve.settings import ModelSettings
 
 PAIRS: tuple[tuple[str, str], ...] = (
     ("What is the capital of France?", "Paris is the capital and largest city of France."),
@@ -124,18 +121,11 @@ def served_vectors(
 def engine_vectors(
     settings: ModelSettings, texts: Sequence[str], cache_dir: Path | None = None
 ) -> FloatArray:
-    """Embed in-process with the engine, as the server would."""
+    """Embed in-process with the engine, as the server would (no truncation)."""
+    from embedserve.library import Embedder
 
-    async def run() -> FloatArray:
-        runner = ModelRunner.from_settings(settings, cache_dir or default_cache_dir())
-        engine = Engine([runner])
-        await engine.start()
-        try:
-            return (await engine.embed(EmbedParams(texts=list(texts)))).vectors
-        finally:
-            await engine.stop()
-
-    return asyncio.run(run())
+    with Embedder(settings, cache_dir=cache_dir) as embedder:
+        return embedder.encode(list(texts), truncate=False)
 
 
 def compare(
@@ -165,6 +155,7 @@ def verify(
     backend: str = "onnx",
     api_key: str | None = None,
     trust_remote_code: bool = False,
+    cache_dir: Path | None = None,
 ) -> VerifyReport:
     """Run the whole check."""
     spec = load_model_spec(model_path or bundled_model_path(), trust_remote_code=trust_remote_code)
@@ -173,10 +164,10 @@ def verify(
     if url:
         candidate = served_vectors(url, served_model, texts, api_key)
     else:
-        settings = ModelSettings(
-            path=model_path, backend=backend, trust_remote_code=trust_remote_code
+        settings = ModelSettings.model_validate(
+            {"path": model_path, "backend": backend, "trust_remote_code": trust_remote_code}
         )
-        candidate = engine_vectors(settings, texts)
+        candidate = engine_vectors(settings, texts, cache_dir)
     if candidate.shape != reference.shape:
         raise ValueError(
             f"served vectors have shape {candidate.shape}, reference {reference.shape}"

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -18,9 +19,9 @@ from embedserve.api.metrics import Metrics
 from embedserve.api.middleware import RequestContextMiddleware
 from embedserve.api.openapi import install_openapi
 from embedserve.api.routes import RequestSlots, router
-from embedserve.config import ServerSettings
 from embedserve.engine import Engine
 from embedserve.errors import EmbedServeError
+from embedserve.settings import ServerSettings, auto
 
 log = logging.getLogger(__name__)
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
@@ -108,10 +109,18 @@ def create_app(
     app.add_middleware(
         RequestContextMiddleware,
         api_keys=settings.api_keys,
-        max_payload_bytes=settings.payload_limit,
+        max_payload_bytes=auto.payload_limit(settings),
         metrics=app.state.metrics,
         body_timeout_s=settings.body_timeout_s,
     )
+    if settings.cors_allow_origins:  # outermost: preflights are answered before auth
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_allow_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["x-request-id", "retry-after"],
+        )
     return app
 
 

@@ -18,7 +18,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from embedserve.api.errors import error_response
-from embedserve.config import ServerSettings
+from embedserve.settings import ServerSettings
 
 # On shutdown, how long a connection that has not sent its first request yet may still send it.
 SHUTDOWN_GRACE_S = 1.0

@@ -28,10 +28,11 @@ from embedserve.api.schemas import (
     ErrorResponse,
     TokenizeRequest,
 )
-from embedserve.engine import EmbedResult, Engine, ModelInfo
+from embedserve.engine import EmbedResult, Engine
 from embedserve.errors import InvalidRequest, ModelNotFound, Overloaded
 from embedserve.input_checks import INPUT_SHAPES
 from embedserve.postprocess import to_base64
+from embedserve.runner import ModelInfo
 
 log = logging.getLogger(__name__)
 EMBEDDING_PATHS = (
@@ -246,7 +247,7 @@ async def create_embeddings(request: Request) -> Response:
         except ValidationError as exc:
             raise validation_error(exc) from None
         params = dataclasses.replace(parsed.to_params(), texts=texts, token_ids=token_ids)
-        work = engine_of(request).embed(params, deadline=deadline_of(request))
+        work = engine_of(request).embed_params(params, deadline=deadline_of(request))
         outcome = await run_unless_disconnected(request, work)
         if isinstance(outcome, Response):
             return outcome

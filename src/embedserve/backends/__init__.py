@@ -41,7 +41,8 @@ def create_backend(
 
         return TorchBackend.load(spec, device=device)
     if kind == "fake":
-        from embedserve.backends.fake import FakeBackend, parse_faults
+        from embedserve.backends.fake import FakeBackend
+        from embedserve.faults import parse_faults
 
         return FakeBackend(spec, **parse_faults(fake_faults))  # type: ignore[arg-type]
     raise ModelLoadError(f"unknown backend {kind!r}; choose onnx, torch, openvino or fake")

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import numpy as np
-import numpy.typing as npt
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float32]
+from embedserve.arrays import FloatArray, IntArray
 
 
 class Backend(Protocol):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from embedserve.backends.base import FloatArray, IntArray
+from embedserve.arrays import FloatArray, IntArray
 from embedserve.backends.onnx_export import open_onnx, open_onnx_fp16
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from embedserve.backends.base import FloatArray, IntArray
+from embedserve.arrays import FloatArray, IntArray
 from embedserve.backends.onnx_export import cached_onnx_path, ensure_onnx, open_cached, tools_key
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from transformers import AutoModel
 
-from embedserve.backends.base import FloatArray, IntArray
+from embedserve.arrays import FloatArray, IntArray
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec
 

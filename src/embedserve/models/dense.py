@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from embedserve.arrays import FloatArray
 from embedserve.errors import ModelLoadError
 
-FloatArray = npt.NDArray[np.float32]
 _ACTIVATIONS: dict[str, Callable[[FloatArray], FloatArray]] = {
     "Identity": lambda x: x,
     "Tanh": np.tanh,

@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
-from embedserve.backends.base import Backend
-from embedserve.models.spec import ModelSpec
-from embedserve.scheduler.batching import pad_batch
-
-CALIBRATION_ROW_TOKENS = 64
 # Work is admitted only if its estimated wait leaves this margin before its deadline: a
 # quarter of the time left, at most 30 s. The estimate misses tokenizing and HTTP, and a
 # refusal (429, retry elsewhere) is better than a timeout (504) after the wait.
 DEADLINE_MARGIN_SHARE = 0.25
 DEADLINE_MARGIN_MAX_S = 30.0
-
-
-def measure_tokens_per_second(backend: Backend, spec: ModelSpec, batch_tokens: int) -> float:
-    """Padded tokens per second of one full batch (best of two runs, after the warm-up)."""
-    rows = max(batch_tokens // CALIBRATION_ROW_TOKENS, 1)
-    width = min(CALIBRATION_ROW_TOKENS, spec.max_length)
-    token = min(1000, spec.vocab_size - 1)
-    input_ids, mask = pad_batch([[token] * width] * rows, spec.pad_token_id, spec.padding_side)
-    best = math.inf
-    for _ in range(2):
-        started = time.perf_counter()
-        backend.forward(input_ids, mask)
-        best = min(best, time.perf_counter() - started)
-    return input_ids.size / max(best, 1e-6)
 
 
 class SpeedMeter:

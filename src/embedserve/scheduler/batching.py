@@ -4,15 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from embedserve.backends.base import IntArray
-
-
-def padded_cost(lengths: Sequence[int]) -> int:
-    """Tokens the device really processes for a batch padded to its longest item."""
-    return max(lengths, default=0) * len(lengths)
-
 
 def select_batch(
     lengths: Sequence[int],
@@ -46,17 +37,3 @@ def select_batch(
         batch.append(position)
         real += length
     return batch
-
-
-def pad_batch(
-    token_lists: Sequence[Sequence[int]], pad_id: int, side: str = "right"
-) -> tuple[IntArray, IntArray]:
-    """Pad token lists into `(input_ids, attention_mask)` int64 matrices, left or right."""
-    width = max(len(ids) for ids in token_lists)
-    input_ids = np.full((len(token_lists), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(token_lists), width), dtype=np.int64)
-    for row, ids in enumerate(token_lists):
-        span = slice(width - len(ids), width) if side == "left" else slice(0, len(ids))
-        input_ids[row, span] = ids
-        mask[row, span] = 1
-    return input_ids, mask

@@ -11,14 +11,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
-from embedserve.backends.base import Backend, FloatArray
+from embedserve.arrays import FloatArray
 from embedserve.errors import BackendFailure, EmbedServeError, NotReady, Overloaded
-from embedserve.models.spec import ModelSpec
-from embedserve.pooling import pool
+from embedserve.executor import BatchOutput, Executor
 from embedserve.scheduler.admission import AdmissionPolicy, SpeedMeter, retry_after_seconds
-from embedserve.scheduler.batching import pad_batch, select_batch
+from embedserve.scheduler.batching import select_batch
 from embedserve.stats import SchedulerStats
 
 log = logging.getLogger(__name__)
@@ -90,8 +88,7 @@ class Scheduler:
 
     def __init__(
         self,
-        backend: Backend,
-        spec: ModelSpec,
+        executor: Executor,
         *,
         max_batch_tokens: int,
         max_queue_tokens: int,
@@ -100,19 +97,16 @@ class Scheduler:
         window: int = 1024,
         max_padding: float = 1.0,
         tokens_per_second: float | None = None,
-        project: Finisher | None = None,
         max_failed_batches: int = 5,
         probe_interval_s: float = 2.0,
         name: str = "model",
     ) -> None:
-        self._backend = backend
-        self._spec = spec
+        self._executor = executor
         self._max_batch_tokens = max_batch_tokens
         self._admission = AdmissionPolicy(max_queue_tokens, max_queue_seconds, max_batch_tokens)
         self._max_batch_size = max_batch_size
         self._window = max(window, 1)
         self._max_padding = max_padding
-        self._project = project  # the model's Dense head, between pooling and post-processing
         self._speed = SpeedMeter(tokens_per_second or 10_000.0)
         self._max_failed_batches = max_failed_batches
         self._probe_interval_s = probe_interval_s
@@ -312,18 +306,11 @@ class Scheduler:
         """Run one batch; any failure fails this batch's requests only."""
         started = time.perf_counter()
         try:
-            input_ids, mask = pad_batch(
-                [item.token_ids for item in batch], self._spec.pad_token_id, self._spec.padding_side
-            )
-            hidden = self._backend.forward(input_ids, mask)
-            pooled = pool(hidden, mask, self._spec.pooling)
-            if self._project is not None:
-                pooled = self._project(pooled)
-            elapsed = time.perf_counter() - started
-            self._record(batch, mask, elapsed)
+            output = self._executor.run([item.token_ids for item in batch])
+            self._record(batch, output, time.perf_counter() - started)
             for position, item in enumerate(batch):
                 if item.request.live:
-                    item.request.deliver(item.row, pooled[position])
+                    item.request.deliver(item.row, output.vectors[position])
             self._failures_in_a_row = 0
         except Exception as exc:
             self.stats.failed_batches += 1
@@ -340,9 +327,8 @@ class Scheduler:
 
     def _probe(self) -> None:
         """Try one small batch; on success the model is ready again."""
-        token = min(1000, self._spec.vocab_size - 1)
         try:
-            self._backend.forward(*pad_batch([[token] * 4], self._spec.pad_token_id))
+            self._executor.probe()
         except Exception as exc:
             log.warning("model %s: probe batch failed again: %s", self.name, exc)
             return
@@ -378,12 +364,12 @@ class Scheduler:
         for item in lost:
             item.request.fail(NotReady(f"the model {self.name!r} is not ready: {reason}"))
 
-    def _record(self, batch: list[_Item], mask: npt.NDArray[np.int64], seconds: float) -> None:
-        real = int(mask.sum())
+    def _record(self, batch: list[_Item], output: BatchOutput, seconds: float) -> None:
+        real = output.real_tokens
         self.stats.batches += 1
         self.stats.items += len(batch)
         self.stats.real_tokens += real
-        self.stats.padded_tokens += int(mask.size)
+        self.stats.padded_tokens += output.padded_tokens
         self.stats.inference.observe(seconds)
         self.stats.batch_size.observe(len(batch))
         self._speed.record(real, seconds)

@@ -1,0 +1,87 @@
+"""One model's compute: pad -> forward -> pool -> Dense head -> one row per input.
+
+The scheduler decides *which* inputs run together; the executor runs them. Warm-up, the
+start-up speed measurement, the benchmarks and batch jobs call it too, so the pipeline exists
+once."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedserve.arrays import FloatArray, IntArray
+from embedserve.backends.base import Backend
+from embedserve.models.dense import projection
+from embedserve.models.spec import ModelSpec
+from embedserve.pooling import pool
+
+CALIBRATION_ROW_TOKENS = 64
+
+
+def pad_batch(
+    token_lists: Sequence[Sequence[int]], pad_id: int, side: str = "right"
+) -> tuple[IntArray, IntArray]:
+    """Pad token lists into `(input_ids, attention_mask)` int64 matrices, left or right."""
+    width = max(len(ids) for ids in token_lists)
+    input_ids = np.full((len(token_lists), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(token_lists), width), dtype=np.int64)
+    for row, ids in enumerate(token_lists):
+        span = slice(width - len(ids), width) if side == "left" else slice(0, len(ids))
+        input_ids[row, span] = ids
+        mask[row, span] = 1
+    return input_ids, mask
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    """The pooled (and projected) rows of one batch, in input order, and what it cost."""
+
+    vectors: FloatArray
+    real_tokens: int
+    padded_tokens: int
+
+
+class Executor:
+    """Runs batches of token lists through one loaded model (from one thread at a time)."""
+
+    def __init__(self, backend: Backend, spec: ModelSpec) -> None:
+        self.backend = backend
+        self.spec = spec
+        self._project = projection(spec.dense_dirs)  # the sentence-transformers Dense head
+
+    def run(self, token_lists: Sequence[Sequence[int]]) -> BatchOutput:
+        """Pad with the model's pad id on its padding side, forward, pool, project."""
+        input_ids, mask = pad_batch(token_lists, self.spec.pad_token_id, self.spec.padding_side)
+        hidden = self.backend.forward(input_ids, mask)
+        pooled = pool(hidden, mask, self.spec.pooling)
+        if self._project is not None:
+            pooled = self._project(pooled)
+        return BatchOutput(pooled, int(mask.sum()), int(mask.size))
+
+    def probe(self) -> None:
+        """One tiny batch: raises if the model cannot run now."""
+        self.run([[self._filler_token] * 4])
+
+    def measure_tokens_per_second(self, batch_tokens: int) -> float:
+        """Padded tokens per second of one full batch (best of two runs; warm up first)."""
+        rows = max(batch_tokens // CALIBRATION_ROW_TOKENS, 1)
+        width = min(CALIBRATION_ROW_TOKENS, self.spec.max_length)
+        batch = [[self._filler_token] * width] * rows
+        best = math.inf
+        for _ in range(2):
+            started = time.perf_counter()
+            self.run(batch)
+            best = min(best, time.perf_counter() - started)
+        return rows * width / max(best, 1e-6)
+
+    def close(self) -> None:
+        """Release the backend."""
+        self.backend.close()
+
+    @property
+    def _filler_token(self) -> int:
+        return min(1000, self.spec.vocab_size - 1)

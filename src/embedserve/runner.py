@@ -1,0 +1,178 @@
+"""One served model: its spec and names, tokenizer, executor and scheduler."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from embedserve.backends import Backend, create_backend
+from embedserve.executor import Executor
+from embedserve.models import (
+    BUNDLED_MODEL_ALIASES,
+    BUNDLED_MODEL_ID,
+    ModelSpec,
+    Pooling,
+    bundled_model_path,
+    load_model_spec,
+)
+from embedserve.scheduler import Scheduler
+from embedserve.settings import BatchingLimits, ModelSettings, auto
+from embedserve.stats import RequestStats
+from embedserve.tokenization import TextTokenizer
+
+log = logging.getLogger(__name__)
+BackendFactory = Callable[[], Backend]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What `/v1/models` shows about one served model."""
+
+    id: str
+    aliases: tuple[str, ...]
+    created: int
+    max_model_len: int
+    dimensions: int
+    pooling: str
+    normalized: bool
+    matryoshka: bool
+    backend: str
+    device: str
+    ready: bool
+
+
+class ModelRunner:
+    """One served model: its spec and names, tokenizer, backend and scheduler."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        names: Sequence[str],
+        backend_factory: BackendFactory,
+        *,
+        limits: BatchingLimits | None = None,
+        backend_name: str = "custom",
+        device: str = "cpu",
+    ) -> None:
+        if not names:
+            raise ValueError("a model needs at least one served name")
+        self.spec = spec
+        self.names = tuple(names)
+        self.limits = limits or BatchingLimits()
+        self.backend_name = backend_name
+        self.device = device
+        self.created = int(time.time())
+        self.tokenizer = TextTokenizer(spec)
+        self._backend_factory = backend_factory
+        self.executor: Executor | None = None
+        self.scheduler: Scheduler | None = None
+        self.request_stats = RequestStats()
+
+    @property
+    def max_input_chars(self) -> int:
+        """Characters per input above which it is refused (or cut) before tokenizing."""
+        return auto.max_input_chars(self.limits, self.spec.max_length)
+
+    @property
+    def ready(self) -> bool:
+        """Loaded, and its scheduler can take work."""
+        return self.scheduler is not None and self.scheduler.ready
+
+    @property
+    def id(self) -> str:
+        """The canonical served id (the first name)."""
+        return self.names[0]
+
+    @classmethod
+    def from_settings(cls, settings: ModelSettings, cache_dir: Path) -> ModelRunner:
+        """Read the model directory now; the backend loads later, in `load()`."""
+        spec = load_model_spec(
+            settings.path or bundled_model_path(),
+            pooling=Pooling(settings.pooling) if settings.pooling else None,
+            normalize=settings.normalize,
+            max_length=settings.max_length,
+            matryoshka=settings.matryoshka,
+            trust_remote_code=settings.trust_remote_code,
+            matryoshka_dimensions=settings.matryoshka_dimensions,
+        )
+        if settings.path is None:
+            names = settings.served_names or (BUNDLED_MODEL_ID, *BUNDLED_MODEL_ALIASES)
+        else:
+            names = settings.served_names or (settings.path.name,)
+        kind = auto.backend(settings)
+        factory = functools.partial(
+            create_backend,
+            kind,
+            spec,
+            device=settings.device,
+            cache_dir=cache_dir,
+            precision=settings.precision,
+            fake_faults=settings.fake_faults,
+        )
+        return cls(
+            spec, names, factory, limits=settings.limits, backend_name=kind, device=settings.device
+        )
+
+    def load(self) -> None:
+        """Load the backend, warm it up with one batch, start the scheduler (blocking)."""
+        started = time.perf_counter()
+        executor = Executor(self._backend_factory(), self.spec)
+        executor.run(self.tokenizer.encode(["warm up the model"]))
+        limits = self.limits
+        speed = executor.measure_tokens_per_second(limits.max_batch_tokens)
+        scheduler = Scheduler(
+            executor,
+            max_batch_tokens=limits.max_batch_tokens,
+            max_queue_tokens=limits.max_queue_tokens,
+            max_queue_seconds=limits.max_queue_seconds,
+            max_padding=auto.max_padding(limits, self.device),
+            tokens_per_second=speed,
+            max_failed_batches=limits.max_failed_batches,
+            name=self.id,
+        )
+        scheduler.start()
+        self.executor, self.scheduler = executor, scheduler
+        bound = f"{limits.max_queue_seconds}s" if limits.max_queue_seconds else "none"
+        log.info(
+            "model %s ready on %s/%s in %.1fs (%.0f tokens/s per full batch); admission: queue "
+            "limit %d tokens, latency bound %s, %d inputs and %d tokens per request, %d "
+            "characters per input",
+            self.id,
+            self.backend_name,
+            self.device,
+            time.perf_counter() - started,
+            speed,
+            limits.max_queue_tokens,
+            bound,
+            limits.max_client_batch_size,
+            limits.max_request_tokens,
+            self.max_input_chars,
+        )
+
+    def close(self) -> None:
+        """Stop the scheduler and release the backend."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.executor is not None:
+            self.executor.close()
+        self.scheduler, self.executor = None, None
+
+    def info(self) -> ModelInfo:
+        """The public description of this model."""
+        return ModelInfo(
+            id=self.id,
+            aliases=self.names[1:],
+            created=self.created,
+            max_model_len=self.spec.max_length,
+            dimensions=self.spec.output_dimensions,
+            pooling=self.spec.pooling.value,
+            normalized=self.spec.normalize,
+            matryoshka=self.spec.matryoshka,
+            backend=self.backend_name,
+            device=self.device,
+            ready=self.ready,
+        )
