@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,12 +40,12 @@ from robustness import NoRetryLoad, ServerSampler, run_drain, run_flood, run_no_
 from embedserve.bench.loadgen import LoadSettings, run_load, server_root
 from embedserve.bench.report import Report, markdown_table
 from embedserve.bench.workloads import generate_texts
-from embedserve.config import BatchingLimits, ModelSettings, ServerSettings, default_cache_dir
-from embedserve.engine import ModelRunner
 from embedserve.models import BUNDLED_MODEL_ID, bundled_model_path
-from embedserve.pooling import pool
 from embedserve.postprocess import finalize
-from embedserve.scheduler.batching import pad_batch, select_batch
+from embedserve.runner import ModelRunner
+from embedserve.scheduler.batching import select_batch
+from embedserve.settings import ModelSettings, ServerSettings, auto, default_cache_dir
+from embedserve.testing import free_port, served_vectors
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -104,15 +103,18 @@ def bench_sentence_transformers(
 def bench_raw_backend(
     mixed: list[str], short: list[str], tokens: int, repeats: int, cache_dir: Path
 ) -> dict[str, Any]:
-    limits = BatchingLimits()
-    runner = ModelRunner.from_settings(ModelSettings(backend="onnx"), cache_dir)
+    """The executor alone (the server's batch selection, no queue, no HTTP)."""
+    settings = ModelSettings(backend="onnx")
+    limits = settings.limits
+    runner = ModelRunner.from_settings(settings, cache_dir)
     runner.load()
-    assert runner.backend is not None
-    backend, spec, tokenizer = runner.backend, runner.spec, runner.tokenizer
+    executor, spec, tokenizer = runner.executor, runner.spec, runner.tokenizer
+    assert executor is not None
+    max_padding = auto.max_padding(limits, settings.device)
 
     def embed(texts: list[str]) -> np.ndarray:
         ids = tokenizer.encode(texts)
-        out = np.empty((len(ids), spec.dimension), dtype=np.float32)
+        out = np.empty((len(ids), spec.output_dimensions), dtype=np.float32)
         remaining = list(range(len(ids)))
         while remaining:  # the scheduler's batch selection over the whole set
             chosen = select_batch(
@@ -120,10 +122,10 @@ def bench_raw_backend(
                 max_batch_tokens=limits.max_batch_tokens,
                 max_batch_size=512,
                 window=len(remaining),
+                max_padding=max_padding,
             )
             rows = [remaining[p] for p in chosen]
-            input_ids, mask = pad_batch([ids[r] for r in rows], spec.pad_token_id)
-            pooled = pool(backend.forward(input_ids, mask), mask, spec.pooling)
+            pooled = executor.run([ids[r] for r in rows]).vectors
             out[rows] = finalize(pooled, dimensions=None, normalize=spec.normalize)
             taken = set(chosen)
             remaining = [r for p, r in enumerate(remaining) if p not in taken]
@@ -144,13 +146,6 @@ def bench_raw_backend(
 
 
 # --- servers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -289,12 +284,6 @@ def load(server: Server, texts: list[str], counts: list[int], label: str, **kw: 
     return report
 
 
-def served_vectors(server: Server, texts: list[str]) -> np.ndarray:
-    body = {"model": server.model, "input": texts}
-    data = httpx.post(server.embeddings_url, json=body, timeout=120).json()["data"]
-    return np.array([item["embedding"] for item in sorted(data, key=lambda d: d["index"])])
-
-
 def http_suite(
     server: Server,
     *,
@@ -326,7 +315,7 @@ def http_suite(
             requests=requests,
             warmup=20,
         )
-    vectors = served_vectors(server, mixed[: len(reference)])
+    vectors = served_vectors(server.embeddings_url, server.model, mixed[: len(reference)], None)
     cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1)
     return {"rows": rows, "min_cosine_to_st": float(cosine.min())}
 
@@ -480,7 +469,7 @@ def overload(
 def health_during_flood(server: Server, work: Workload, seconds: float) -> dict[str, Any]:
     """8 clients send the worst cheap-to-send bodies in a loop for `seconds` while /health is
     probed every 20 ms on its own connection."""
-    bodies = worst_bodies(server.model, ServerSettings().payload_limit, work.mixed)
+    bodies = worst_bodies(server.model, auto.payload_limit(ServerSettings()), work.mixed)
     result = run_flood(root_of(server), server.embeddings_url, bodies, clients=8, seconds=seconds)
     health = result["health"]
     print(

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from embedserve.postprocess import finalize, l2_normalize, to_base64
+from embedserve.encodings import to_base64
+from embedserve.postprocess import finalize, l2_normalize
 from embedserve.testing import from_base64
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, width=32)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +12,7 @@ import embedserve
 from embedserve.errors import EmbedServeError
 from embedserve.settings import (
     PRECISIONS,
-    default_cache_dir,
+    resolve_cache_dir,
     serve_options,
     settings_from_sources,
 )
@@ -173,7 +172,7 @@ def _run_verify(args: argparse.Namespace) -> int:
         backend=args.backend,
         api_key=args.api_key,
         trust_remote_code=args.trust_remote_code,
-        cache_dir=cache_dir(args.cache_dir),
+        cache_dir=resolve_cache_dir(args.cache_dir),
     )
     print(render(report))
     passed = report.min_cosine >= args.min_cosine
@@ -210,7 +209,7 @@ def _run_export(args: argparse.Namespace) -> int:
             Path(args.model).expanduser() if args.model else None,
             fmt=args.format,
             precision=args.precision,
-            cache_dir=cache_dir(args.cache_dir),
+            cache_dir=resolve_cache_dir(args.cache_dir),
             trust_remote_code=args.trust_remote_code,
         )
     except ValueError as exc:
@@ -223,12 +222,6 @@ def _run_export(args: argparse.Namespace) -> int:
 def _options_text(parser: argparse.ArgumentParser) -> str:
     text = parser.format_help()
     return text.split("\n\n", 1)[1] if "\n\n" in text else text
-
-
-def cache_dir(flag: str | None) -> Path:
-    """The export cache: the flag, else EMBEDSERVE_CACHE_DIR, else the XDG default."""
-    chosen = flag or os.environ.get("EMBEDSERVE_CACHE_DIR")
-    return Path(chosen).expanduser() if chosen else default_cache_dir()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

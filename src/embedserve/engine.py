@@ -31,7 +31,7 @@ from embedserve.input_checks import (
 )
 from embedserve.postprocess import finalize
 from embedserve.runner import ModelInfo, ModelRunner
-from embedserve.settings import ModelSettings, ServerSettings, default_cache_dir
+from embedserve.settings import ModelSettings, ServerSettings, resolve_cache_dir
 
 ModelSource = str | Path | ModelSettings | None
 
@@ -124,7 +124,7 @@ class Engine:
         )
         settings = [model_settings_of(source, model_settings) for source in sources]
         return cls(
-            [ModelRunner.from_settings(s, cache_dir or default_cache_dir()) for s in settings],
+            [ModelRunner.from_settings(s, resolve_cache_dir(cache_dir)) for s in settings],
             request_timeout_s=request_timeout_s,
         )
 

@@ -1,8 +1,7 @@
-"""After pooling, in this order: matryoshka truncation -> L2 normalisation -> wire encoding."""
+"""After pooling, in this order: matryoshka truncation -> L2 normalisation (the wire encoding
+follows, in `encodings`)."""
 
 from __future__ import annotations
-
-import base64
 
 import numpy as np
 
@@ -27,8 +26,3 @@ def finalize(vectors: FloatArray, *, dimensions: int | None, normalize: bool) ->
     if normalize or truncated:
         vectors = l2_normalize(vectors)
     return np.ascontiguousarray(vectors, dtype=np.float32)
-
-
-def to_base64(vector: FloatArray) -> str:
-    """Standard base64 of the little-endian float32 bytes (what the openai SDK decodes)."""
-    return base64.b64encode(vector.astype("<f4", copy=False).tobytes()).decode("ascii")

@@ -19,6 +19,7 @@ from embedserve.api.metrics import Metrics
 from embedserve.api.middleware import RequestContextMiddleware
 from embedserve.api.openapi import install_openapi
 from embedserve.api.routes import RequestSlots, router
+from embedserve.api.validation import invalid_request
 from embedserve.engine import Engine
 from embedserve.errors import EmbedServeError
 from embedserve.settings import ServerSettings, auto
@@ -54,15 +55,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "path", "query")]
-    return error_response(
-        400,
-        f"{'.'.join(loc) or 'request'}: {first.get('msg')}",
-        type_="invalid_request_error",
-        code="invalid_request",
-        param=loc[0] if loc else None,
-    )
+    return domain_error_response(invalid_request(exc.errors()), _request_id(request))
 
 
 def create_app(

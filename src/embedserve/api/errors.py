@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import orjson
 from starlette.responses import Response
 
+from embedserve.api.responses import error_body
 from embedserve.errors import (
     BackendFailure,
     EmbedServeError,
@@ -43,9 +44,11 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """An OpenAI error envelope response."""
-    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+        orjson.dumps(error_body(message, type_, code, param)),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
     )
 
 

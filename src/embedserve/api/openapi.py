@@ -11,11 +11,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel
+from pydantic import TypeAdapter
 
 from embedserve.api.middleware import REQUEST_ID_HEADER, is_open_path
-from embedserve.api.schemas import (
-    EmbeddingRequest,
+from embedserve.api.responses import (
     EmbeddingResponse,
     ErrorResponse,
     HealthStatus,
@@ -24,9 +23,9 @@ from embedserve.api.schemas import (
     ModelList,
     ModelReadiness,
     Readiness,
-    TokenizeRequest,
     TokenizeResponse,
 )
+from embedserve.api.schemas import EmbeddingRequest, TokenizeRequest
 
 JSON = "application/json"
 _REF = "#/components/schemas/{model}"
@@ -71,8 +70,8 @@ _WITH_BODY = frozenset({400, 404, 413, 429, 504})
 class Operation:
     """What one documented operation takes and answers, beyond the generic rules."""
 
-    ok: type[BaseModel] | None  # the 200 body; None: plain text
-    body: type[BaseModel] | None = None
+    ok: type | None  # the 200 body (a typed dict of `responses`); None: plain text
+    body: type | None = None  # the request body (a pydantic model of `schemas`)
     errors: frozenset[int] = frozenset()
     ok_media: str = JSON
 
@@ -165,14 +164,14 @@ def _rewrite_operation(
         responses[str(status)] = _error_response(status)
 
 
-def _schema_of(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+def _schema_of(model: type, schemas: dict[str, Any]) -> dict[str, Any]:
     """`model`'s JSON Schema, its nested models moved to the components."""
-    schema = model.model_json_schema(ref_template=_REF)
+    schema = TypeAdapter(model).json_schema(ref_template=_REF)
     schemas.update(schema.pop("$defs", {}))
     return schema
 
 
-def _component(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+def _component(model: type, schemas: dict[str, Any]) -> dict[str, Any]:
     """A reference to `model`'s schema, put in the components under its name."""
     schemas[model.__name__] = _schema_of(model, schemas)
     return {"$ref": _REF.format(model=model.__name__)}

@@ -22,17 +22,22 @@ from embedserve.api.request_body import (
     parse_texts,
     read_json_object,
 )
-from embedserve.api.schemas import (
-    EmbeddingRequest,
+from embedserve.api.responses import (
     EmbeddingResponse,
     ErrorResponse,
-    TokenizeRequest,
+    HealthStatus,
+    Liveness,
+    ModelList,
+    ModelReadiness,
+    Readiness,
+    embedding_response,
+    model_card,
+    tokenize_response,
 )
-from embedserve.engine import EmbedResult, Engine
+from embedserve.api.schemas import EmbeddingRequest, TokenizeRequest
+from embedserve.api.validation import invalid_request
+from embedserve.engine import Engine
 from embedserve.errors import InvalidRequest, ModelNotFound, Overloaded
-from embedserve.input_checks import INPUT_SHAPES
-from embedserve.postprocess import to_base64
-from embedserve.runner import ModelInfo
 
 log = logging.getLogger(__name__)
 EMBEDDING_PATHS = (
@@ -117,35 +122,6 @@ def merge_extra_body(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def validation_error(exc: ValidationError) -> InvalidRequest:
-    """The first pydantic error, phrased for the client, naming the field."""
-    first = exc.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else None
-    if first["type"] == "missing":
-        return InvalidRequest(f"`{field}` is required", param=field)
-    if field == "input":
-        return InvalidRequest(f"`input` must be {INPUT_SHAPES}; no mixed lists", param="input")
-    return InvalidRequest(f"`{field}`: {first['msg']}", param=field)
-
-
-def embedding_body(result: EmbedResult, encoding: str | None, extra: Any) -> dict[str, Any]:
-    """The OpenAI response object; floats stay numpy rows for orjson to write directly."""
-    rows = result.vectors
-    vectors = [to_base64(row) for row in rows] if encoding == "base64" else list(rows)
-    body: dict[str, Any] = {
-        "object": "list",
-        "data": [
-            {"object": "embedding", "index": index, "embedding": vector}
-            for index, vector in enumerate(vectors)
-        ],
-        "model": result.model,
-        "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
-    }
-    if extra is not None:
-        body["additional_data"] = extra
-    return body
-
-
 async def until_disconnected(request: Request) -> None:
     """Return when the client hangs up (the body has already been read)."""
     while True:
@@ -177,26 +153,6 @@ async def run_unless_disconnected(request: Request, work: Any) -> Any:
             code="client_closed",
         )
     return task.result()
-
-
-def model_card(info: ModelInfo, name: str) -> dict[str, Any]:
-    """An OpenAI model object, with embedding-specific fields."""
-    return {
-        "id": name,
-        "object": "model",
-        "created": info.created,
-        "owned_by": "embedserve",
-        "root": info.id,
-        "aliases": list(info.aliases),
-        "max_model_len": info.max_model_len,
-        "dimensions": info.dimensions,
-        "pooling": info.pooling,
-        "normalized": info.normalized,
-        "matryoshka": info.matryoshka,
-        "backend": info.backend,
-        "device": info.device,
-        "ready": info.ready,
-    }
 
 
 def not_ready(reasons: list[str] | None = None) -> Response:
@@ -245,13 +201,13 @@ async def create_embeddings(request: Request) -> Response:
         try:  # every other field; `input` was checked above without pydantic's per-item cost
             parsed = EmbeddingRequest.model_validate({**data, "input": "-"})
         except ValidationError as exc:
-            raise validation_error(exc) from None
+            raise invalid_request(exc.errors()) from None
         params = dataclasses.replace(parsed.to_params(), texts=texts, token_ids=token_ids)
         work = engine_of(request).embed_params(params, deadline=deadline_of(request))
         outcome = await run_unless_disconnected(request, work)
         if isinstance(outcome, Response):
             return outcome
-        body = embedding_body(outcome, parsed.encoding_format, parsed.additional_data)
+        body = embedding_response(outcome, parsed.encoding_format, parsed.additional_data)
         return json_response(body)
 
 
@@ -276,7 +232,7 @@ async def list_models(request: Request) -> Response:
         for info in engine_of(request).models()
         for name in (info.id, *info.aliases)
     ]
-    return json_response({"object": "list", "data": cards})
+    return json_response(ModelList(object="list", data=cards))
 
 
 @router.get("/v1/models/{model_id:path}", tags=["models"], responses=_ERRORS)
@@ -301,7 +257,7 @@ async def tokenize(request: Request) -> Response:
         try:
             parsed = TokenizeRequest.model_validate({**data, "input": "-", "prompt": None})
         except ValidationError as exc:
-            raise validation_error(exc) from None
+            raise invalid_request(exc.errors()) from None
         value = data.get("input") if data.get("input") is not None else data.get("prompt")
         single = isinstance(value, str)
         work = engine_of(request).tokenize(
@@ -310,33 +266,21 @@ async def tokenize(request: Request) -> Response:
         result = await run_unless_disconnected(request, work)
         if isinstance(result, Response):
             return result
-    data_rows = [
-        {"index": index, "tokens": ids, "count": len(ids)}
-        for index, ids in enumerate(result.tokens)
-    ]
-    return json_response(
-        {
-            "model": result.model,
-            "data": data_rows,
-            "tokens": result.tokens[0] if single else result.tokens,
-            "count": sum(len(ids) for ids in result.tokens),
-            "max_model_len": result.max_model_len,
-        }
-    )
+    return json_response(tokenize_response(result, single))
 
 
 @router.get("/health", tags=["health"], responses={503: {"model": ErrorResponse}})
 async def health(request: Request) -> Response:
     """200 once every model is loaded and warmed up; 503 before, while a model is failing, and
     while draining."""
-    return readiness(request) or json_response({"status": "ok"})
+    return readiness(request) or json_response(HealthStatus(status="ok"))
 
 
 @router.get("/v2/health/live", tags=["health"], responses={503: {"model": ErrorResponse}})
 async def live(request: Request) -> Response:
     """KServe liveness: the process answers and no device thread has died."""
     if engine_of(request).alive:
-        return json_response({"live": True})
+        return json_response(Liveness(live=True))
     return error_response(
         503,
         "a device thread has died; restart the server",
@@ -348,7 +292,7 @@ async def live(request: Request) -> Response:
 @router.get("/v2/health/ready", tags=["health"], responses={503: {"model": ErrorResponse}})
 async def ready(request: Request) -> Response:
     """KServe readiness of the whole server."""
-    return readiness(request) or json_response({"ready": True})
+    return readiness(request) or json_response(Readiness(ready=True))
 
 
 @router.get("/v2/models/{name:path}/ready", tags=["health"], responses=_ERRORS)
@@ -363,7 +307,7 @@ async def model_ready(request: Request, name: str) -> Response:
             raise
         raise ModelNotFound(f"the model {name!r} does not exist", param="model") from None
     if is_ready:
-        return json_response({"name": name, "ready": True})
+        return json_response(ModelReadiness(name=name, ready=True))
     return readiness(request) or not_ready([f"model {name!r} is not ready"])
 
 

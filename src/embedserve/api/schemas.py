@@ -1,11 +1,13 @@
-"""Pydantic models of the HTTP edge (OpenAI field order) and their translation to engine params."""
+"""Request bodies (pydantic, OpenAI field order) and their translation to engine params.
+Response bodies are in `responses`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, WithJsonSchema
 
+from embedserve.encodings import EncodingFormat
 from embedserve.engine import EmbedParams
 
 # Constraints the engine enforces with its own error codes (`empty_input`, `invalid_token_id`,
@@ -39,7 +41,7 @@ class EmbeddingRequest(BaseModel):
     model: StrictStr | None = Field(
         default=None, description="served model id or alias; optional when one model is served"
     )
-    encoding_format: Literal["float", "base64"] | None = Field(
+    encoding_format: EncodingFormat | None = Field(
         default=None, description="`float` (default) or `base64` (little-endian float32)"
     )
     dimensions: Annotated[
@@ -87,31 +89,6 @@ class EmbeddingRequest(BaseModel):
         return EmbedParams(texts=value, **common)  # type: ignore[arg-type]
 
 
-class EmbeddingObject(BaseModel):
-    """One vector of the response."""
-
-    object: Literal["embedding"] = "embedding"
-    index: int
-    embedding: list[float] | str
-
-
-class Usage(BaseModel):
-    """Tokens fed to the model, special tokens included."""
-
-    prompt_tokens: int
-    total_tokens: int
-
-
-class EmbeddingResponse(BaseModel):
-    """Body of a successful `POST /v1/embeddings` (documented; built directly for speed)."""
-
-    object: Literal["list"] = "list"
-    data: list[EmbeddingObject]
-    model: str
-    usage: Usage
-    additional_data: Any = None
-
-
 class TokenizeRequest(BaseModel):
     """Body of `POST /tokenize` (`prompt` is accepted as vLLM's name for `input`)."""
 
@@ -138,89 +115,3 @@ class TokenizeRequest(BaseModel):
         default=None, description="served model id or alias; optional when one model is served"
     )
     add_special_tokens: StrictBool = Field(default=True, description="count [CLS]/[SEP] & co.")
-
-
-class TokenizeItem(BaseModel):
-    """Token ids of one input."""
-
-    index: int
-    tokens: list[int]
-    count: int
-
-
-class TokenizeResponse(BaseModel):
-    """Body of a successful `POST /tokenize`."""
-
-    model: str
-    data: list[TokenizeItem]
-    tokens: list[int] | list[list[int]] = Field(
-        description="the ids of a string input, or one list per input of a list input"
-    )
-    count: int = Field(description="tokens over all inputs")
-    max_model_len: int
-
-
-class ModelCard(BaseModel):
-    """An OpenAI model object with embedding-specific fields."""
-
-    id: str
-    object: Literal["model"]
-    created: int
-    owned_by: str
-    max_model_len: int
-    dimensions: int
-    root: str | None = None
-    aliases: list[str] | None = None
-    pooling: str | None = None
-    normalized: bool | None = None
-    matryoshka: bool | None = None
-    backend: str | None = None
-    device: str | None = None
-    ready: bool | None = None
-
-
-class ModelList(BaseModel):
-    """Body of `GET /v1/models`: every served id and alias."""
-
-    object: Literal["list"]
-    data: list[ModelCard]
-
-
-class HealthStatus(BaseModel):
-    """Body of a 200 `GET /health`."""
-
-    status: Literal["ok"]
-
-
-class Liveness(BaseModel):
-    """Body of `GET /v2/health/live`."""
-
-    live: Literal[True]
-
-
-class Readiness(BaseModel):
-    """Body of a 200 `GET /v2/health/ready`."""
-
-    ready: Literal[True]
-
-
-class ModelReadiness(BaseModel):
-    """Body of a 200 `GET /v2/models/{name}/ready`."""
-
-    name: str
-    ready: Literal[True]
-
-
-class ErrorDetail(BaseModel):
-    """The OpenAI error object."""
-
-    message: str
-    type: str
-    param: str | None
-    code: str | None
-
-
-class ErrorResponse(BaseModel):
-    """The OpenAI error envelope, used for every non-2xx response."""
-
-    error: ErrorDetail

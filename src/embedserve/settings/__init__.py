@@ -9,7 +9,12 @@ from embedserve.settings.model import (
     BatchingLimits,
     ModelSettings,
 )
-from embedserve.settings.server import ServeInputs, ServerSettings, default_cache_dir
+from embedserve.settings.server import (
+    ServeInputs,
+    ServerSettings,
+    default_cache_dir,
+    resolve_cache_dir,
+)
 from embedserve.settings.sources import serve_options, settings_from_sources, updated
 
 __all__ = [
@@ -21,6 +26,7 @@ __all__ = [
     "ServeInputs",
     "ServerSettings",
     "default_cache_dir",
+    "resolve_cache_dir",
     "serve_options",
     "settings_from_sources",
     "updated",

@@ -20,6 +20,13 @@ def default_cache_dir() -> Path:
     return Path(base) / "embedserve"
 
 
+def resolve_cache_dir(given: str | Path | None = None) -> Path:
+    """The export cache outside `serve` (library, export, verify): the value given, else
+    EMBEDSERVE_CACHE_DIR, else the XDG default."""
+    chosen = given or os.environ.get("EMBEDSERVE_CACHE_DIR")
+    return Path(chosen).expanduser() if chosen else default_cache_dir()
+
+
 class ServeInputs(BaseModel):
     """What to serve: model directories or a models file, their names, and key files. These
     expand into `ServerSettings.models` and `.api_keys`."""
