@@ -25,10 +25,42 @@ from embedserve.models import (
 )
 from embedserve.runner import ModelRunner
 from embedserve.settings import BatchingLimits, ServerSettings
-from embedserve.testing import ServerProcess, free_port, start_server
+from embedserve.testing import ServerProcess, free_port
+from embedserve.testing import start_server as _start_server
 
 MODEL_ID = BUNDLED_MODEL_ID
 MODEL_ALIAS = BUNDLED_MODEL_ALIASES[0]
+TESTS = Path(__file__).resolve().parent
+# Folders whose every test starts a process or loads a real model.
+SLOW_FOLDERS = ("e2e", "models")
+# Fixtures that load the real model or start a server.
+SLOW_FIXTURES = {"real_server", "onnx_cache_dir"}
+_running_slow_test = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`slow` on every test in e2e/ and models/, and on any test using a slow fixture, so
+    `pytest -m "not slow"` is the inner loop."""
+    for item in items:
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder in SLOW_FOLDERS or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Note whether the test about to set up (fixtures of any scope included) is `slow`."""
+    global _running_slow_test  # noqa: PLW0603 - read by start_server below
+    _running_slow_test = item.get_closest_marker("slow") is not None
+
+
+def start_server(
+    args: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> ServerProcess:
+    """`embedserve.testing.start_server`, refused in a test not marked `slow`."""
+    if not _running_slow_test:
+        raise RuntimeError("a test that starts a server process must be marked slow")
+    return _start_server(args, log_path, env)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,12 @@ from embedserve.models import Pooling, load_model_spec
 from embedserve.settings import ModelSettings
 from embedserve.testing import embed_in_process
 from tests.conftest import start_server
-from tests.tiny_models import HIDDEN_SIZE, MAX_SEQ_LENGTH, build_bert, build_xlm_roberta_or_mpnet
+from tests.models.tiny_models import (
+    HIDDEN_SIZE,
+    MAX_SEQ_LENGTH,
+    build_bert,
+    build_xlm_roberta_or_mpnet,
+)
 
 pytestmark = pytest.mark.slow
 

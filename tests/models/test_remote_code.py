@@ -17,7 +17,7 @@ from embedserve.models import load_model_spec
 from embedserve.settings import ModelSettings
 from embedserve.testing import embed_in_process
 from embedserve.tokenization import TextTokenizer
-from tests.tiny_models import build_bert
+from tests.models.tiny_models import build_bert
 
 CUSTOM_CODE = """
 from transformers import BertConfig, BertModel

@@ -32,7 +32,7 @@ from embedserve.backends.openvino_runtime import OpenVinoBackend, cached_openvin
 from embedserve.errors import ModelLoadError
 from embedserve.models import ModelSpec, load_model_spec
 from tests.conftest import free_port, start_server
-from tests.tiny_models import build_bert
+from tests.models.tiny_models import build_bert
 
 IDS = np.array([[101, 7592, 2088, 102, 0], [101, 2023, 2003, 1037, 102]], dtype=np.int64)
 MASK = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=np.int64)

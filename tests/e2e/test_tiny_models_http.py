@@ -12,7 +12,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from tests.conftest import start_server
-from tests.tiny_models import (
+from tests.models.tiny_models import (
     build_bert,
     build_dense_model,
     build_qwen3,

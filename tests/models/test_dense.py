@@ -13,7 +13,7 @@ from sentence_transformers import SentenceTransformer
 from embedserve.models import load_model_spec
 from embedserve.settings import ModelSettings
 from embedserve.testing import embed_in_process
-from tests.tiny_models import build_dense_model
+from tests.models.tiny_models import build_dense_model
 
 TEXTS = [
     "A projection head after pooling.",

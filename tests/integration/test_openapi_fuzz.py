@@ -236,6 +236,7 @@ def weights(operation: AnyOperation) -> tuple[int, int]:
     return 1, 0
 
 
+@pytest.mark.slow
 def test_fuzz_every_operation(server: ServerProcess) -> None:
     schema = schemathesis.openapi.from_url(server.base_url + "/openapi.json", headers=AUTH)
     ops: list[AnyOperation] = []
@@ -273,6 +274,7 @@ def test_fuzz_every_operation(server: ServerProcess) -> None:
     assert "Traceback" not in server.log(), server.log()[-5000:]
 
 
+@pytest.mark.slow
 def test_undocumented_methods_are_405_envelopes(server: ServerProcess) -> None:
     doc = httpx.get(server.base_url + "/openapi.json", headers=AUTH).json()
     for path, item in doc["paths"].items():

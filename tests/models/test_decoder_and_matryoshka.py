@@ -12,7 +12,7 @@ from sentence_transformers import SentenceTransformer
 from embedserve.models import Pooling, load_model_spec
 from embedserve.settings import ModelSettings
 from embedserve.testing import embed_in_process
-from tests.tiny_models import build_bert, build_qwen3
+from tests.models.tiny_models import build_bert, build_qwen3
 
 TEXTS = [
     "a short one",
