@@ -120,7 +120,7 @@ def bench_raw_backend(
             chosen = select_batch(
                 [len(ids[i]) for i in remaining],
                 max_batch_tokens=limits.max_batch_tokens,
-                max_batch_size=512,
+                max_batch_size=limits.max_batch_size,
                 window=len(remaining),
                 max_padding=max_padding,
             )

@@ -3,10 +3,12 @@ process. Helpers shared with the benchmarks live in `embedserve.testing`."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -55,12 +57,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def start_server(
-    args: list[str], log_path: Path, env: dict[str, str] | None = None
+    args: list[str], log_path: Path, env: dict[str, str] | None = None, scheme: str = "http"
 ) -> ServerProcess:
     """`embedserve.testing.start_server`, refused in a test not marked `slow`."""
     if not _running_slow_test:
         raise RuntimeError("a test that starts a server process must be marked slow")
-    return _start_server(args, log_path, env)
+    return _start_server(args, log_path, env, scheme=scheme)
 
 
 @pytest.fixture(scope="session")
@@ -70,9 +72,14 @@ def bundled_spec() -> ModelSpec:
 
 
 @pytest.fixture(scope="session")
-def onnx_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One export cache for the whole session (the export takes a few seconds)."""
-    return tmp_path_factory.mktemp("embedserve-cache")
+def onnx_cache_dir() -> Path:
+    """One export cache kept across test sessions (exports take seconds to minutes): under
+    `.cache/test-exports` in the checkout, or `$EMBEDSERVE_TEST_CACHE_DIR`. Entries are keyed
+    by the content of the model files and the tool versions, so a stale one is never used."""
+    chosen = os.environ.get("EMBEDSERVE_TEST_CACHE_DIR")
+    path = Path(chosen) if chosen else TESTS.parent / ".cache" / "test-exports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def fake_runner(
@@ -87,6 +94,16 @@ def fake_runner(
     backend = FakeBackend(spec, delay_s=delay_s, fail_token_id=fail_token_id)
     runner = ModelRunner(spec, names, lambda: backend, limits=limits, backend_name="fake")
     return runner, backend
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Wait until `predicate()` holds (polling every 5 ms): instead of sleeping for a guessed
+    time, so that a busy machine makes a test slower, never wrong."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s")
+        await asyncio.sleep(0.005)
 
 
 @contextlib.asynccontextmanager
@@ -151,5 +168,6 @@ __all__ = [
     "free_port",
     "serve_in_process",
     "start_server",
+    "until",
     "uvicorn_in_thread",
 ]

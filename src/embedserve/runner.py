@@ -127,6 +127,7 @@ class ModelRunner:
         scheduler = Scheduler(
             executor,
             max_batch_tokens=limits.max_batch_tokens,
+            max_batch_size=limits.max_batch_size,
             max_queue_tokens=limits.max_queue_tokens,
             max_queue_seconds=limits.max_queue_seconds,
             max_padding=auto.max_padding(limits, self.device),

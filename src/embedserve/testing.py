@@ -8,6 +8,7 @@ import base64
 import contextlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -72,8 +73,9 @@ class ServerProcess:
 
 
 def _healthy(url: str) -> bool:
+    unverified = ssl._create_unverified_context()  # a test server's self-signed certificate
     try:
-        with urllib.request.urlopen(url + "/health", timeout=2) as response:
+        with urllib.request.urlopen(url + "/health", timeout=2, context=unverified) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -84,14 +86,16 @@ def start_server(
     log_path: Path,
     env: dict[str, str] | None = None,
     timeout_s: float = SERVER_START_TIMEOUT_S,
+    scheme: str = "http",
 ) -> ServerProcess:
-    """Run `python -m embedserve serve --port FREE ARGS` and wait until `/health` is 200."""
+    """Run `python -m embedserve serve --port FREE ARGS` and wait until `/health` is 200
+    (`scheme="https"` when ARGS include the TLS files)."""
     port = free_port()
     command = [sys.executable, "-m", "embedserve", "serve", "--port", str(port), *args]
     full_env = {**os.environ, **(env or {})}
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=full_env)
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
+    server = ServerProcess(process, f"{scheme}://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

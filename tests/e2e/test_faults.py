@@ -3,7 +3,6 @@ fails batch after batch (until a probe batch succeeds) and a device thread that 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from embedserve.executor import Executor
 from embedserve.models import ModelSpec
 from embedserve.postprocess import l2_normalize
 from embedserve.scheduler import Scheduler
-from tests.conftest import start_server
+from tests.conftest import start_server, until
 
 EMBED = "/v1/embeddings"
 HELLO = 7592  # "hello" in the bundled tokenizer
@@ -37,18 +36,18 @@ async def test_failed_batches_in_a_row_make_the_model_unready_until_a_probe_work
         max_batch_tokens=4096,
         max_queue_tokens=10_000,
         max_failed_batches=2,
-        probe_interval_s=0.2,
+        probe_interval_s=1.0,
     )
     scheduler.start()
     try:
         for _ in range(2):
-            with pytest.raises(BackendFailure):
+            with pytest.raises(BackendFailure, match="fake backend failure"):
                 await scheduler.embed([[101, HELLO, 102]], l2_normalize)
         assert not scheduler.ready and "last 2 batches failed" in str(scheduler.unready_reason)
         with pytest.raises(NotReady, match="not ready"):
             await scheduler.embed([[101, 5, 102]], l2_normalize)
-        await asyncio.sleep(0.5)  # a probe batch (without the failing token) succeeds
-        assert scheduler.ready and scheduler.alive
+        await until(lambda: scheduler.ready)  # a probe batch (without the failing token) works
+        assert scheduler.alive
         assert (await scheduler.embed([[101, 5, 102]], l2_normalize)).shape == (1, 384)
         assert scheduler.stats.unready_events == 1
     finally:
@@ -66,7 +65,7 @@ async def test_one_success_resets_the_failure_count(bundled_spec: ModelSpec) -> 
     scheduler.start()
     try:
         for _ in range(3):
-            with pytest.raises(BackendFailure):
+            with pytest.raises(BackendFailure, match="fake backend failure"):
                 await scheduler.embed([[101, HELLO, 102]], l2_normalize)
             await scheduler.embed([[101, 5, 102]], l2_normalize)
         assert scheduler.ready

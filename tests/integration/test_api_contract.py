@@ -515,11 +515,35 @@ async def test_openapi_and_docs(fake_client: httpx.AsyncClient) -> None:
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of a Prometheus text page (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
 async def test_metrics_count_requests(fake_client: httpx.AsyncClient) -> None:
-    await post(fake_client, {"input": "x"})
-    text = (await fake_client.get("/metrics")).text
-    assert 'embedserve_http_requests_total{route="/v1/embeddings",status="200"} 1.0' in text
-    assert f'embedserve_batches_total{{model="{MODEL_ID}"}}' in text
+    before = (await fake_client.get("/metrics")).text
+    await post(fake_client, {"input": "x"})  # [CLS] x [SEP]: 3 tokens
+    await post(fake_client, {"input": ["a b", "c"]})  # 4 + 3 tokens
+    assert (await post(fake_client, {"input": ""})).status_code == 400
+    after = (await fake_client.get("/metrics")).text
+    model = {"model": MODEL_ID}
+
+    def moved(name: str, **labels: str) -> float:
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    ok = {"route": "/v1/embeddings", "status": "200"}
+    assert moved("embedserve_http_requests_total", **ok) == 2
+    assert moved("embedserve_http_requests_total", route="/v1/embeddings", status="400") == 1
+    assert moved("embedserve_batch_inputs_total", **model) == 3
+    assert moved("embedserve_tokens_total", **model) == 10
+    assert 2 <= moved("embedserve_batches_total", **model) <= 3
+    assert moved("embedserve_rejected_requests_total", **model) == 0
 
 
 async def test_request_id_echoed_or_generated(fake_client: httpx.AsyncClient) -> None:

@@ -369,7 +369,7 @@ def test_second_load_reuses_the_cached_onnx_export(
     runner = ModelRunner.from_settings(ModelSettings(backend="onnx"), cache_dir=onnx_cache_dir)
     runner.load()
     try:
-        assert runner.backend is not None and runner.backend.name == "onnx"
+        assert runner.executor is not None and runner.executor.backend.name == "onnx"
     finally:
         runner.close()
 

@@ -46,8 +46,18 @@ def imported(path: Path) -> set[str]:
     return found
 
 
-def graph() -> dict[str, set[str]]:
+def _build_graph() -> dict[str, set[str]]:
     return {module_name(path): imported(path) for path in SOURCE.rglob("*.py")}
+
+
+# Parsed once, at collection, before any test starts threads: CPython 3.11's AST constructor
+# can raise a spurious SystemError when other threads run (python/cpython#106905).
+_GRAPH = _build_graph()
+
+
+def graph() -> dict[str, set[str]]:
+    """Module -> the embedserve modules it imports (a fresh copy)."""
+    return {module: set(targets) for module, targets in _GRAPH.items()}
 
 
 def top(module: str) -> str:

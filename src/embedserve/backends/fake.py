@@ -10,6 +10,8 @@ import numpy as np
 from embedserve.arrays import FloatArray, IntArray
 from embedserve.models.spec import ModelSpec
 
+_POSITION_STEP = np.float32(0.713)
+
 
 class DeviceThreadKilled(BaseException):
     """Raised by the fake backend to kill the thread that runs it (fault injection)."""
@@ -43,7 +45,8 @@ class FakeBackend:
         self._freqs = np.arange(1, self.dimension + 1, dtype=np.float32) * np.float32(0.37)
 
     def forward(self, input_ids: IntArray, attention_mask: IntArray) -> FloatArray:
-        """Sinusoids of token id and position: cheap, deterministic, distinct per text."""
+        """Sinusoids of token id and position: cheap, deterministic, distinct per text and
+        per token order."""
         with self._lock:
             self.batches += 1
             self.seen.extend(
@@ -55,8 +58,12 @@ class FakeBackend:
             raise RuntimeError(f"fake backend failure on token {self.fail_token_id}")
         if self.kill_token_id is not None and bool((input_ids == self.kill_token_id).any()):
             raise DeviceThreadKilled(f"fake backend killed its thread on {self.kill_token_id}")
+        # Position counts real tokens only, so a text gets the same vectors whatever it is
+        # batched with and on either padding side, and a reordered text different ones.
+        positions = (np.cumsum(attention_mask, axis=1) - 1).clip(min=0).astype(np.float32)
         ids = input_ids.astype(np.float32)[:, :, None]
-        return np.sin(ids * self._freqs[None, None, :]).astype(np.float32)
+        phase = ids * self._freqs[None, None, :] + positions[:, :, None] * _POSITION_STEP
+        return np.sin(phase).astype(np.float32)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -317,13 +317,13 @@ class Scheduler:
             self._failures_in_a_row += 1
             log.exception("batch of %d items of %s failed", len(batch), self.name)
             error = exc if isinstance(exc, EmbedServeError) else BackendFailure(str(exc))
-            for item in batch:
-                item.request.fail(error)
-            if self._failures_in_a_row >= self._max_failed_batches:
+            if self._failures_in_a_row >= self._max_failed_batches:  # before anyone hears of it
                 self._become_unready(
                     f"its last {self._failures_in_a_row} batches failed (last error: "
                     f"{type(exc).__name__}: {exc})"
                 )
+            for item in batch:
+                item.request.fail(error)
 
     def _probe(self) -> None:
         """Try one small batch; on success the model is ready again."""

@@ -46,6 +46,9 @@ class BatchingLimits(BaseModel):
     max_batch_tokens: Annotated[
         int, Setting("padded-token budget of one forward batch"), Field(ge=1)
     ] = 4096
+    max_batch_size: Annotated[
+        int, Setting("most inputs in one forward batch (within --max-batch-tokens)"), Field(ge=1)
+    ] = 512
     max_client_batch_size: Annotated[
         int, Setting("most inputs accepted in one request"), Field(ge=1)
     ] = 2048

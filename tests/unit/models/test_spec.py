@@ -247,7 +247,7 @@ def test_missing_config_json(tmp_path: Path) -> None:
 
 
 def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError):
+    with pytest.raises(ModelLoadError, match="not a model directory"):
         load_model_spec(tmp_path / "does-not-exist")
 
 
@@ -267,7 +267,7 @@ def test_malformed_config_json(tmp_path: Path) -> None:
 def test_config_without_vocab_size(tmp_path: Path) -> None:
     config = {key: value for key, value in CONFIG.items() if key != "vocab_size"}
     path = make_model(tmp_path / "m", config=config)
-    with pytest.raises(ModelLoadError):
+    with pytest.raises(ModelLoadError, match="vocab_size"):
         load_model_spec(path)
 
 
@@ -283,7 +283,7 @@ def test_config_without_vocab_size(tmp_path: Path) -> None:
 )
 def test_unsupported_pooling(tmp_path: Path, pooling: dict[str, Any]) -> None:
     path = make_model(tmp_path / "m", config=CONFIG, pooling=pooling)
-    with pytest.raises(ModelLoadError):
+    with pytest.raises(ModelLoadError, match="pooling"):
         load_model_spec(path)
 
 

@@ -16,7 +16,7 @@ from embedserve.runner import ModelRunner
 from embedserve.scheduler import Scheduler
 from embedserve.scheduler.admission import AdmissionPolicy, SpeedMeter, retry_after_seconds
 from embedserve.settings import BatchingLimits
-from tests.conftest import MODEL_ID, fake_runner
+from tests.conftest import MODEL_ID, fake_runner, until
 
 
 def test_empty_queue_admits_anything() -> None:
@@ -105,9 +105,9 @@ async def test_latency_bound_refuses_with_retry_after(bundled_spec: ModelSpec) -
     scheduler.start()
     try:
         first = asyncio.ensure_future(scheduler.embed([[101] + [5] * 30 + [102]], l2_normalize))
-        await asyncio.sleep(0.05)  # running now
+        await until(lambda: len(backend.seen) == 1)  # running now, for 0.2 s
         second = asyncio.ensure_future(scheduler.embed([[101] + [6] * 30 + [102]], l2_normalize))
-        await asyncio.sleep(0)
+        await until(lambda: scheduler.queued_tokens == 32)
         with pytest.raises(Overloaded) as refused:
             await scheduler.embed([[101] + [7] * 30 + [102]], l2_normalize)
         assert "latency bound" in refused.value.message
@@ -131,7 +131,7 @@ async def test_request_deadline_answers_timeout_and_drops_the_work(
         assert timed_out.value.code == "timeout"
         assert runner.request_stats.timeouts == 1
         # The deadline is the one given (arrival time), not a fresh one.
-        with pytest.raises(RequestTimeout):
+        with pytest.raises(RequestTimeout, match="deadline"):
             await engine.embed_params(EmbedParams(texts=["late"]), deadline=loop.time() - 1)
     finally:
         await engine.stop()

@@ -14,6 +14,7 @@ from embedserve.executor import Executor
 from embedserve.models import ModelSpec
 from embedserve.postprocess import l2_normalize
 from embedserve.scheduler import Scheduler
+from tests.conftest import until
 
 
 def make_scheduler(
@@ -67,12 +68,12 @@ async def test_token_budget_splits_batches(bundled_spec: ModelSpec) -> None:
 async def test_admission_refuses_when_queue_is_full(
     slow: tuple[Scheduler, FakeBackend],
 ) -> None:
-    scheduler, _ = slow
+    scheduler, backend = slow
     first = asyncio.ensure_future(scheduler.embed([[101, 5, 102]], l2_normalize))
-    await asyncio.sleep(0.05)  # the device thread picks up the first request
+    await until(lambda: len(backend.seen) == 1)  # running now, for 0.15 s
     queued = asyncio.ensure_future(scheduler.embed([[101] + [6] * 38 + [102]], l2_normalize))
-    await asyncio.sleep(0)
-    with pytest.raises(Overloaded):
+    await until(lambda: scheduler.queued_tokens == 40)
+    with pytest.raises(Overloaded, match="at capacity"):
         await scheduler.embed([[101] + [7] * 18 + [102]], l2_normalize)
     assert scheduler.stats.rejected_requests == 1
     await asyncio.gather(first, queued)
@@ -92,12 +93,11 @@ async def test_cancelled_request_items_never_reach_the_backend(
 ) -> None:
     scheduler, backend = slow
     running = asyncio.ensure_future(scheduler.embed([[101, 11, 102]], l2_normalize))
-    await asyncio.sleep(0.05)
+    await until(lambda: len(backend.seen) == 1)  # running now, for 0.15 s
     doomed = asyncio.ensure_future(
         scheduler.embed([[101, 4444, 102], [101, 4445, 102]], l2_normalize)
     )
-    await asyncio.sleep(0.01)
-    assert scheduler.queued_tokens == 6
+    await until(lambda: scheduler.queued_tokens == 6)
     doomed.cancel()
     with pytest.raises(asyncio.CancelledError):
         await doomed
@@ -115,7 +115,7 @@ async def test_failing_batch_fails_only_its_requests(bundled_spec: ModelSpec) ->
     scheduler, backend = make_scheduler(bundled_spec, fail_token_id=666)
     scheduler.start()
     try:
-        with pytest.raises(BackendFailure):
+        with pytest.raises(BackendFailure, match="fake backend failure on token 666"):
             await scheduler.embed([[101, 666, 102], [101, 5, 102]], l2_normalize)
         healthy = await scheduler.embed([[101, 5, 102]], l2_normalize)
         (failing,) = await asyncio.gather(
@@ -137,7 +137,7 @@ async def test_finisher_errors_fail_the_request_not_the_thread(bundled_spec: Mod
         raise ValueError("post-processing bug")
 
     try:
-        with pytest.raises(BackendFailure):
+        with pytest.raises(BackendFailure, match="post-processing bug"):
             await scheduler.embed([[101, 5, 102]], broken)
         assert (await scheduler.embed([[101, 5, 102]], l2_normalize)).shape == (1, 384)
     finally:
@@ -145,28 +145,27 @@ async def test_finisher_errors_fail_the_request_not_the_thread(bundled_spec: Mod
 
 
 async def test_stop_fails_pending_requests(bundled_spec: ModelSpec) -> None:
-    scheduler, _ = make_scheduler(bundled_spec, delay_s=0.2)
+    scheduler, backend = make_scheduler(bundled_spec, delay_s=0.2)
     scheduler.start()
     running = asyncio.ensure_future(scheduler.embed([[101, 5, 102]], l2_normalize))
-    await asyncio.sleep(0.05)
+    await until(lambda: len(backend.seen) == 1)  # running now, for 0.2 s
     pending = asyncio.ensure_future(scheduler.embed([[101, 6, 102]], l2_normalize))
-    await asyncio.sleep(0.01)
+    await until(lambda: scheduler.queued_tokens == 3)
     await asyncio.to_thread(scheduler.stop)
-    with pytest.raises(NotReady):
+    with pytest.raises(NotReady, match="shutting down"):
         await pending
     assert (await running).shape == (1, 384)
-    with pytest.raises(NotReady):
+    with pytest.raises(NotReady, match="shutting down"):
         await scheduler.embed([[101, 7, 102]], l2_normalize)
 
 
 async def test_full_queue_refuses_before_any_work(slow: tuple[Scheduler, FakeBackend]) -> None:
-    scheduler, _ = slow  # max_queue_tokens=50
+    scheduler, backend = slow  # max_queue_tokens=50
     scheduler.check_admission()  # empty: no refusal
     running = asyncio.ensure_future(scheduler.embed([[101, 5, 102]], l2_normalize))
-    await asyncio.sleep(0.05)
+    await until(lambda: len(backend.seen) == 1)  # running now, for 0.15 s
     queued = asyncio.ensure_future(scheduler.embed([[101] + [6] * 48 + [102]], l2_normalize))
-    await asyncio.sleep(0)
-    assert scheduler.queued_tokens == 50
+    await until(lambda: scheduler.queued_tokens == 50)
     with pytest.raises(Overloaded) as refused:
         scheduler.check_admission()
     assert refused.value.retry_after_s >= 1
