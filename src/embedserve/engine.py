@@ -8,12 +8,10 @@ import functools
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from embedserve.arrays import FloatArray
 from embedserve.errors import (
     InvalidRequest,
     ModelNotFound,
@@ -29,40 +27,13 @@ from embedserve.input_checks import (
     checked_token_ids,
     truncation_limit,
 )
+from embedserve.params import EmbedParams, EmbedResult, TokenizeResult
 from embedserve.postprocess import finalize
 from embedserve.runner import ModelInfo, ModelRunner
 from embedserve.settings import ModelSettings, ServerSettings, resolve_cache_dir
+from embedserve.settings.sources import ModelSource, model_settings_for
 
-ModelSource = str | Path | ModelSettings | None
-
-
-@dataclass(frozen=True)
-class EmbedParams:
-    """One embeddings request in engine terms: texts or token ids, never both."""
-
-    texts: Sequence[str] | None = None
-    token_ids: Sequence[Sequence[int]] | None = None
-    model: str | None = None
-    dimensions: int | None = None
-    truncate_prompt_tokens: int | None = None
-
-
-@dataclass(frozen=True)
-class EmbedResult:
-    """Vectors in input order, the model id that answered, and the tokens fed to the model."""
-
-    model: str
-    vectors: FloatArray
-    prompt_tokens: int
-
-
-@dataclass(frozen=True)
-class TokenizeResult:
-    """Token ids per input for `/tokenize`."""
-
-    model: str
-    tokens: list[list[int]]
-    max_model_len: int
+__all__ = ["EmbedParams", "EmbedResult", "Engine", "ModelSource", "TokenizeResult"]
 
 
 class Engine:
@@ -122,7 +93,7 @@ class Engine:
             if models is None or isinstance(models, str | Path | ModelSettings)
             else list(models)
         )
-        settings = [model_settings_of(source, model_settings) for source in sources]
+        settings = [model_settings_for(source, model_settings) for source in sources]
         return cls(
             [ModelRunner.from_settings(s, resolve_cache_dir(cache_dir)) for s in settings],
             request_timeout_s=request_timeout_s,
@@ -344,15 +315,3 @@ class Engine:
                 f"tokenizing took longer than the {self.request_timeout_s:g}s request timeout"
             ) from None
         return TokenizeResult(model or runner.id, tokens, runner.spec.max_length)
-
-
-def model_settings_of(source: ModelSource, overrides: dict[str, Any]) -> ModelSettings:
-    """`ModelSettings` for a directory (or None: the bundled model) with `overrides`; limits
-    fields may be given flat (`max_batch_tokens=...`). Settings objects are taken as they are."""
-    if isinstance(source, ModelSettings):
-        return source
-    limit_fields = ModelSettings.model_fields["limits"].annotation.model_fields  # type: ignore[union-attr]
-    limits = {key: value for key, value in overrides.items() if key in limit_fields}
-    rest = {key: value for key, value in overrides.items() if key not in limit_fields}
-    path = Path(source).expanduser() if source is not None else None
-    return ModelSettings.model_validate({**rest, "path": path, "limits": limits})

@@ -20,13 +20,9 @@ import httpx
 import numpy as np
 import pytest
 
-from embedserve.backends import onnx_export, openvino_runtime
-from embedserve.backends.onnx_export import (
-    cached_onnx_path,
-    ensure_onnx,
-    ensure_onnx_fp16,
-    remove_stale_builds,
-)
+from embedserve.backends import export_cache, onnx_export, openvino_runtime
+from embedserve.backends.export_cache import remove_stale_builds
+from embedserve.backends.onnx_export import cached_onnx_path, ensure_onnx, ensure_onnx_fp16
 from embedserve.backends.onnx_runtime import OnnxBackend
 from embedserve.backends.openvino_runtime import OpenVinoBackend, cached_openvino_path
 from embedserve.errors import ModelLoadError
@@ -230,13 +226,13 @@ def _dead_pid() -> int:
 
 def test_stale_staging_folders_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
     dead = _dead_pid()
-    host = onnx_export._HOST
+    host = export_cache._HOST
     stale = [f".build-{dead}-x", f".build-{dead}-{host}-abc", ".build-oldname"]
     kept = [f".build-{os.getpid()}-x", f".build-{os.getpid()}-{host}-abc", ".build-newname"]
     kept.append(f".build-{dead}-another-host-abc")  # its pid means nothing here; it is recent
     for name in stale + kept:
         (tmp_path / name / "sub").mkdir(parents=True)
-    hours_ago = time.time() - 2 * onnx_export.STALE_BUILD_S
+    hours_ago = time.time() - 2 * export_cache.STALE_BUILD_S
     os.utime(tmp_path / ".build-oldname", (hours_ago, hours_ago))
     remove_stale_builds(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)

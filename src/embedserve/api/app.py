@@ -15,10 +15,11 @@ from starlette.responses import Response
 
 import embedserve
 from embedserve.api.errors import domain_error_response, error_response
+from embedserve.api.handling import RequestSlots
 from embedserve.api.metrics import Metrics
 from embedserve.api.middleware import RequestContextMiddleware
 from embedserve.api.openapi import install_openapi
-from embedserve.api.routes import RequestSlots, router
+from embedserve.api.routes import router
 from embedserve.api.validation import invalid_request
 from embedserve.engine import Engine
 from embedserve.errors import EmbedServeError

@@ -63,7 +63,8 @@ class FakeBackend:
         positions = (np.cumsum(attention_mask, axis=1) - 1).clip(min=0).astype(np.float32)
         ids = input_ids.astype(np.float32)[:, :, None]
         phase = ids * self._freqs[None, None, :] + positions[:, :, None] * _POSITION_STEP
-        return np.sin(phase).astype(np.float32)
+        vectors: FloatArray = np.sin(phase).astype(np.float32)
+        return vectors
 
     def close(self) -> None:
         """Nothing to release."""

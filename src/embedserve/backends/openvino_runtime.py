@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from embedserve.arrays import FloatArray, IntArray
-from embedserve.backends.onnx_export import cached_onnx_path, ensure_onnx, open_cached, tools_key
+from embedserve.backends.export_cache import open_cached
+from embedserve.backends.onnx_export import cached_onnx_path, ensure_onnx, tools_key
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec
 

@@ -3,81 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-
-import numpy as np
+from collections.abc import Sequence
 
 from embedserve.arrays import FloatArray
 from embedserve.errors import BackendFailure, EmbedServeError, NotReady, Overloaded
 from embedserve.executor import BatchOutput, Executor
 from embedserve.scheduler.admission import AdmissionPolicy, SpeedMeter, retry_after_seconds
 from embedserve.scheduler.batching import select_batch
+from embedserve.scheduler.work import Finisher, PendingRequest, WorkItem
 from embedserve.stats import SchedulerStats
 
 log = logging.getLogger(__name__)
-Finisher = Callable[[FloatArray], FloatArray]
 SHUTTING_DOWN = "the server is shutting down; retry on another replica"
-
-
-class _Request:
-    """One submitted request: its output rows, and how many items are still outstanding."""
-
-    __slots__ = ("cancelled", "failed", "finish", "future", "loop", "remaining", "rows", "size")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, count: int, finish: Finisher) -> None:
-        self.loop = loop
-        self.future: asyncio.Future[FloatArray] = loop.create_future()
-        self.rows: FloatArray | None = None
-        self.size = count
-        self.remaining = count
-        self.finish = finish
-        self.cancelled = False
-        self.failed = False
-
-    @property
-    def live(self) -> bool:
-        return not (self.cancelled or self.failed)
-
-    def deliver(self, row: int, vector: FloatArray) -> None:
-        """Store one item's vector (device thread); resolve the future after the last one."""
-        if self.rows is None:
-            self.rows = np.empty((self.size, vector.shape[0]), dtype=np.float32)
-        self.rows[row] = vector
-        self.remaining -= 1
-        if self.remaining == 0:
-            self._resolve(self.finish(self.rows), None)
-
-    def fail(self, error: BaseException) -> None:
-        """Fail the whole request once (device thread)."""
-        if self.live:
-            self.failed = True
-            self._resolve(None, error)
-
-    def _resolve(self, value: FloatArray | None, error: BaseException | None) -> None:
-        def apply() -> None:
-            if self.future.done():
-                return
-            if error is not None:
-                self.future.set_exception(error)
-            else:
-                assert value is not None
-                self.future.set_result(value)
-
-        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
-            self.loop.call_soon_threadsafe(apply)
-
-
-@dataclass(eq=False, slots=True)
-class _Item:
-    token_ids: Sequence[int]
-    request: _Request
-    row: int
-    enqueued: float
 
 
 class Scheduler:
@@ -111,7 +51,7 @@ class Scheduler:
         self._max_failed_batches = max_failed_batches
         self._probe_interval_s = probe_interval_s
         self.name = name
-        self._pending: list[_Item] = []
+        self._pending: list[WorkItem] = []
         self._queued_tokens = 0
         self._cond = threading.Condition()
         self._stopping = False
@@ -119,7 +59,7 @@ class Scheduler:
         self._unready: str | None = None  # why the model cannot serve now, or None
         self._dead = False
         self._failures_in_a_row = 0
-        self._running: list[_Item] = []
+        self._running: list[WorkItem] = []
         self._thread: threading.Thread | None = None
         self.stats = SchedulerStats()
 
@@ -221,20 +161,20 @@ class Scheduler:
 
     def _submit(
         self, token_lists: Sequence[Sequence[int]], finish: Finisher, remaining_s: float | None
-    ) -> _Request:
+    ) -> PendingRequest:
         tokens = sum(len(ids) for ids in token_lists)
-        request = _Request(asyncio.get_running_loop(), len(token_lists), finish)
+        request = PendingRequest(asyncio.get_running_loop(), len(token_lists), finish)
         now = time.perf_counter()
         with self._cond:
             self._check_admission(tokens, remaining_s)
             self._pending.extend(
-                _Item(ids, request, row, now) for row, ids in enumerate(token_lists)
+                WorkItem(ids, request, row, now) for row, ids in enumerate(token_lists)
             )
             self._queued_tokens += tokens
             self._cond.notify()
         return request
 
-    def _cancel(self, request: _Request) -> None:
+    def _cancel(self, request: PendingRequest) -> None:
         request.cancelled = True
         with self._cond:
             kept = [item for item in self._pending if item.request is not request]
@@ -246,13 +186,13 @@ class Scheduler:
                 self._pending = kept
                 self.stats.dropped_items += dropped
 
-    def _drain_pending(self) -> list[_Item]:
+    def _drain_pending(self) -> list[WorkItem]:
         """Empty the queue and return what it held (caller holds the lock)."""
         pending, self._pending = self._pending, []
         self._queued_tokens = 0
         return pending
 
-    def _take_batch(self) -> list[_Item]:
+    def _take_batch(self) -> list[WorkItem]:
         """Remove and return the next batch (caller holds the lock)."""
         live = [item for item in self._pending if item.request.live]
         if len(live) != len(self._pending):
@@ -302,7 +242,7 @@ class Scheduler:
         self._running = []
         return True
 
-    def _execute(self, batch: list[_Item]) -> None:
+    def _execute(self, batch: list[WorkItem]) -> None:
         """Run one batch; any failure fails this batch's requests only."""
         started = time.perf_counter()
         try:
@@ -364,7 +304,7 @@ class Scheduler:
         for item in lost:
             item.request.fail(NotReady(f"the model {self.name!r} is not ready: {reason}"))
 
-    def _record(self, batch: list[_Item], output: BatchOutput, seconds: float) -> None:
+    def _record(self, batch: list[WorkItem], output: BatchOutput, seconds: float) -> None:
         real = output.real_tokens
         self.stats.batches += 1
         self.stats.items += len(batch)

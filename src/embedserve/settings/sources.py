@@ -104,3 +104,18 @@ def models_to_serve(inputs: ServeInputs, defaults: ModelSettings) -> tuple[Model
     if not paths:
         return (updated(defaults, served_names=names),)
     return tuple(updated(defaults, path=path, served_names=names) for path in paths)
+
+
+ModelSource = str | Path | ModelSettings | None
+
+
+def model_settings_for(source: ModelSource, overrides: dict[str, Any]) -> ModelSettings:
+    """`ModelSettings` for a directory (or None: the bundled model) with `overrides`; limits
+    fields may be given flat (`max_batch_tokens=...`). Settings objects are taken as they are."""
+    if isinstance(source, ModelSettings):
+        return source
+    limit_fields = ModelSettings.model_fields["limits"].annotation.model_fields  # type: ignore[union-attr]
+    limits = {key: value for key, value in overrides.items() if key in limit_fields}
+    rest = {key: value for key, value in overrides.items() if key not in limit_fields}
+    path = Path(source).expanduser() if source is not None else None
+    return ModelSettings.model_validate({**rest, "path": path, "limits": limits})

@@ -1,0 +1,37 @@
+"""What goes into the engine and what comes out of it (no HTTP types)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from embedserve.arrays import FloatArray
+
+
+@dataclass(frozen=True)
+class EmbedParams:
+    """One embeddings request in engine terms: texts or token ids, never both."""
+
+    texts: Sequence[str] | None = None
+    token_ids: Sequence[Sequence[int]] | None = None
+    model: str | None = None
+    dimensions: int | None = None
+    truncate_prompt_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """Vectors in input order, the model id that answered, and the tokens fed to the model."""
+
+    model: str
+    vectors: FloatArray
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class TokenizeResult:
+    """Token ids per input for `/tokenize`."""
+
+    model: str
+    tokens: list[list[int]]
+    max_model_len: int
