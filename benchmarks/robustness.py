@@ -4,23 +4,15 @@
   OpenVINO Model Server's embeddings benchmark client.
 - `ServerSampler`: a local server's RSS (/proc) and `embedserve_queued_tokens` (/metrics),
   sampled in a thread while something else drives it.
-- `run_flood`: clients sending the worst cheap-to-send bodies in a loop while a process of its
-  own probes /health every 20 ms.
-- `run_drain`: closed-loop clients and a /health poller around a SIGTERM to the server.
-"""
+- shared by `flood.py` and `drain.py`: outcome names, one POST, percentiles, the session."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import multiprocessing
 import re
-import signal
-import subprocess
 import threading
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,9 +86,6 @@ def session(timeout_s: float) -> aiohttp.ClientSession:
     )
 
 
-# --- no-retry closed loop --------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class NoRetryLoad:
     """`concurrency` clients, each sending its next request as soon as the last is answered,
@@ -161,9 +150,6 @@ def run_no_retry(load: NoRetryLoad, label: str) -> Report:
     return summarize(label, samples, duration, load.summary())
 
 
-# --- server sampler --------------------------------------------------------------------------
-
-
 def rss_mb(pid: int) -> float:
     """Resident memory of a local process in MiB, from /proc/<pid>/status (nan once gone)."""
     try:
@@ -213,264 +199,3 @@ class ServerSampler:
             "queued_tokens_peak": max(self.queued_tokens, default=0.0),
             "samples": len(self.rss_mb),
         }
-
-
-# --- flood of worst-case bodies with a /health prober ----------------------------------------
-
-
-def worst_bodies(model: str, payload_limit: int, texts: Sequence[str]) -> dict[str, bytes]:
-    """The bodies that cost the client least and the server most, each within the payload
-    limit: a list of token ids filling it, one ~2 MB string, `additional_data` nested as deep as
-    the server's JSON parser allows (orjson: 1024 levels), and 2048 texts of 1000 characters
-    with truncation asked for."""
-    head = orjson.dumps({"model": model})[:-1] + b',"input":['
-    ids = (payload_limit - len(head) - 64) // 2
-    prose = " ".join(texts)
-    while len(prose) < 2_100_000:
-        prose += " " + prose
-    depth = 1023  # inside the top-level object: 1024 levels in all
-    nested = b'{"model":"' + model.encode() + b'","input":"hello","additional_data":'
-    return {
-        "token ids, one list": head + b"1," * (ids - 1) + b"1]}",
-        "one ~2 MB string": orjson.dumps({"model": model, "input": prose[:2_000_000]}),
-        f"additional_data nested {depth} deep": nested + b"[" * depth + b"]" * depth + b"}",
-        "2048 x 1000 chars, truncate -1": orjson.dumps(
-            {
-                "model": model,
-                "input": [prose[i * 1000 : (i + 1) * 1000] for i in range(2048)],
-                "truncate_prompt_tokens": -1,
-            }
-        ),
-    }
-
-
-def probe_health(
-    root: str, every_s: float, started: EventLike, stop: EventLike, out: QueueLike
-) -> None:
-    """GET /health every `every_s` until `stop`; put (latencies in s, statuses) on `out`."""
-    latencies: list[float] = []
-    statuses: Counter[str] = Counter()
-    with httpx.Client(timeout=10) as client:
-        due = time.perf_counter()
-        while not stop.is_set():
-            began = time.perf_counter()
-            try:
-                status = str(client.get(root + "/health").status_code)
-            except httpx.HTTPError as exc:
-                status = type(exc).__name__
-            latencies.append(time.perf_counter() - began)
-            statuses[status] += 1
-            started.set()
-            due += every_s
-            stop.wait(max(0.0, due - time.perf_counter()))
-    out.put((latencies, dict(statuses)))
-
-
-class HealthProber:
-    """GET /health every `every_s` on its own connection, from its own process (so the load
-    this process generates cannot delay the probes); keeps each latency. Use as a context
-    manager: entering returns after the first probe."""
-
-    def __init__(self, root: str, every_s: float = 0.02) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._started, self._stop = context.Event(), context.Event()
-        self._out: QueueLike = context.Queue()
-        self._process = context.Process(
-            target=probe_health,
-            args=(root, every_s, self._started, self._stop, self._out),
-            daemon=True,
-        )
-        self.latencies_s: list[float] = []
-        self.statuses: dict[str, int] = {}
-
-    def __enter__(self) -> HealthProber:
-        self._process.start()
-        if not self._started.wait(60):
-            self._process.kill()
-            raise RuntimeError("the /health prober did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self.latencies_s, self.statuses = self._out.get(timeout=60)
-        self._process.join(timeout=10)
-
-    def summary(self) -> dict[str, Any]:
-        """Probe count, statuses, p50/p99/max in ms, and how many took over 100 ms."""
-        return {
-            "probes": len(self.latencies_s),
-            "statuses": dict(self.statuses),
-            **percentiles_ms(self.latencies_s),
-            "over_100ms": sum(t > 0.1 for t in self.latencies_s),
-        }
-
-
-async def _flood(
-    url: str, bodies: dict[str, bytes], clients: int, seconds: float, timeout_s: float
-) -> dict[str, Counter[str]]:
-    names = list(bodies)
-    statuses: dict[str, Counter[str]] = {name: Counter() for name in names}
-    end = time.perf_counter() + seconds
-
-    async def client(index: int, http: aiohttp.ClientSession) -> None:
-        turn = index
-        while time.perf_counter() < end:
-            name = names[turn % len(names)]
-            turn += 1
-            statuses[name][await post(http, url, bodies[name])] += 1
-
-    async with session(timeout_s) as http:
-        await asyncio.gather(*(client(i, http) for i in range(clients)))
-    return statuses
-
-
-def run_flood(
-    root: str,
-    url: str,
-    bodies: dict[str, bytes],
-    *,
-    clients: int = 8,
-    seconds: float = 10.0,
-    timeout_s: float = 120.0,
-) -> dict[str, Any]:
-    """`clients` clients each send the bodies in turn for `seconds` (then wait for their last
-    answers) while /health is probed every 20 ms; statuses per body and the probes' latency."""
-    started = time.perf_counter()
-    with HealthProber(root) as prober:
-        statuses = asyncio.run(_flood(url, bodies, clients, seconds, timeout_s))
-    return {
-        "clients": clients,
-        "seconds": round(time.perf_counter() - started, 2),
-        "body_bytes": {name: len(body) for name, body in bodies.items()},
-        "statuses": {name: dict(counts) for name, counts in statuses.items()},
-        "health": prober.summary(),
-    }
-
-
-# --- drain on SIGTERM ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One request seen by a client: start and end relative to the SIGTERM (s), and outcome."""
-
-    started: float
-    ended: float
-    outcome: str
-
-
-@dataclass
-class DrainLog:
-    """Everything the clients and the poller saw, with times from `perf_counter`."""
-
-    requests: list[Exchange] = field(default_factory=list)
-    probes: list[Exchange] = field(default_factory=list)
-    sigterm_at: float = float("inf")
-    exited_at: float = float("nan")
-
-
-async def _drain_client(
-    http: aiohttp.ClientSession,
-    url: str,
-    payloads: Sequence[bytes],
-    log: DrainLog,
-    stop: asyncio.Event,
-) -> None:
-    number = 0
-    while not stop.is_set():
-        payload = payloads[number % len(payloads)]
-        number += 1
-        started = time.perf_counter()
-        outcome = await post(http, url, payload)
-        log.requests.append(Exchange(started, time.perf_counter(), outcome))
-        if outcome != "200":
-            await asyncio.sleep(0.05)  # nothing listens, or it is closing: do not spin
-
-
-async def _drain_poller(root: str, every_s: float, log: DrainLog, stop: asyncio.Event) -> None:
-    async with session(2.0) as http:
-        while not stop.is_set():
-            started = time.perf_counter()
-            try:
-                async with http.get(root + "/health") as resp:
-                    outcome = str(resp.status)
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                outcome = outcome_of(exc)
-            log.probes.append(Exchange(started, time.perf_counter(), outcome))
-            await asyncio.sleep(max(0.0, started + every_s - time.perf_counter()))
-
-
-async def _drain(
-    process: subprocess.Popen[bytes],
-    root: str,
-    url: str,
-    payloads: Sequence[bytes],
-    *,
-    clients: int,
-    load_s: float,
-    wait_s: float,
-) -> DrainLog:
-    log = DrainLog()
-    stop = asyncio.Event()
-    async with session(60.0) as http:
-        tasks = [
-            asyncio.create_task(_drain_client(http, url, payloads, log, stop))
-            for _ in range(clients)
-        ]
-        tasks.append(asyncio.create_task(_drain_poller(root, 0.05, log, stop)))
-        await asyncio.sleep(load_s)
-        log.sigterm_at = time.perf_counter()
-        process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            await asyncio.to_thread(process.wait, wait_s)
-        log.exited_at = time.perf_counter()
-        await asyncio.sleep(0.3)  # what clients see once it has gone
-        stop.set()
-        await asyncio.gather(*tasks)
-    return log
-
-
-def first_after(exchanges: Sequence[Exchange], start: float, outcomes: set[str]) -> float | None:
-    """Seconds from `start` to the end of the first exchange begun after it with one of
-    `outcomes`, or None."""
-    ends = [e.ended for e in exchanges if e.started >= start and e.outcome in outcomes]
-    return round(min(ends) - start, 3) if ends else None
-
-
-def summarize_drain(log: DrainLog, returncode: int | None) -> dict[str, Any]:
-    """The drain timeline relative to SIGTERM, and the outcome counts of the requests in flight
-    at SIGTERM and of those sent after it."""
-    t0 = log.sigterm_at
-    in_flight = Counter(e.outcome for e in log.requests if e.started < t0 < e.ended)
-    after = Counter(e.outcome for e in log.requests if e.started >= t0)
-    answered = [e.started for e in log.requests if e.started >= t0 and e.outcome == "200"]
-    late = [e for e in log.requests if e.ended > t0]
-    return {
-        "first_health_503_s": first_after(log.probes, t0, {"503"}),
-        "last_200_sent_after_s": round(max(answered) - t0, 3) if answered else None,
-        "listener_closed_s": first_after([*log.probes, *log.requests], t0, {"refused"}),
-        "exit_after_s": round(log.exited_at - t0, 3),
-        "exit_code": returncode,
-        "requests_before": sum(e.ended <= t0 for e in log.requests),
-        "in_flight_at_sigterm": dict(in_flight),
-        "sent_after_sigterm": dict(after),
-        "dropped": sum(e.outcome in ("reset", "timeout", "error") for e in late),
-    }
-
-
-def run_drain(
-    process: subprocess.Popen[bytes],
-    root: str,
-    url: str,
-    payloads: Sequence[bytes],
-    *,
-    clients: int = 16,
-    load_s: float = 3.0,
-    wait_s: float = 30.0,
-) -> dict[str, Any]:
-    """Load the server with `clients` closed-loop clients for `load_s`, send it SIGTERM, keep
-    sending and polling /health every 50 ms until it exits (at most `wait_s`), and summarise."""
-    log = asyncio.run(
-        _drain(process, root, url, payloads, clients=clients, load_s=load_s, wait_s=wait_s)
-    )
-    return summarize_drain(log, process.poll())

@@ -84,3 +84,13 @@ def test_onnx_fp16_export_is_accurate_and_serves(
         ModelSettings(backend="onnx", precision="fp16"), sample_texts(), onnx_cache_dir
     )
     assert cosines(served, reference).min() >= 0.9999
+
+
+def test_export_reads_the_cache_directory_variable(
+    onnx_cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`export` (and `verify`) honour EMBEDSERVE_CACHE_DIR as `serve` does."""
+    monkeypatch.setenv("EMBEDSERVE_CACHE_DIR", str(onnx_cache_dir))
+    monkeypatch.setenv("EMBEDSERVE_PORT", "not-a-port")  # a serve variable: not read here
+    assert main(["export", "--format", "onnx"]) == 0
+    assert str(onnx_cache_dir / "onnx") in capsys.readouterr().out

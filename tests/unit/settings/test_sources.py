@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from embedserve import cli
 from embedserve.settings import (
     BatchingLimits,
     ModelSettings,
     ServerSettings,
     auto,
-    serve_options,
     settings_from_sources,
 )
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI parser reads os.environ: start every test without EMBEDSERVE_* variables."""
-    for name in list(os.environ):
-        if name.startswith("EMBEDSERVE_"):
-            monkeypatch.delenv(name)
-
-
-def build(environ: dict[str, str] | None = None, **given: Any) -> ServerSettings:
-    """Settings from command-line values `given` over the variables `environ` (default none)."""
-    return settings_from_sources(given, environ or {})
+from tests.unit.settings.build import build
 
 
 def test_defaults_without_environment() -> None:
@@ -150,7 +134,17 @@ def test_settings_from_defaults() -> None:
     assert model.backend == "auto"
     assert model.device == "cpu"
     assert model.matryoshka is False
-    assert model.limits == BatchingLimits()
+    assert model.limits == BatchingLimits(
+        max_batch_tokens=4096,
+        max_batch_size=512,
+        max_client_batch_size=2048,
+        max_request_tokens=300_000,
+        max_queue_tokens=4_194_304,
+        max_queue_seconds=0,
+        max_input_chars=0,
+        max_failed_batches=5,
+        max_padding=0,
+    )
 
 
 def test_settings_from_options_values() -> None:
@@ -190,57 +184,6 @@ def test_settings_from_options_values() -> None:
         max_request_tokens=5000,
         max_queue_tokens=9000,
     )
-
-
-def test_api_keys_from_flag_and_file_are_combined(tmp_path: Path) -> None:
-    key_file = tmp_path / "keys.txt"
-    key_file.write_text("# team keys\nfile-key-1\n\n  file-key-2  \n", encoding="utf-8")
-    settings = build(api_keys=["flag-key"], api_key_file=str(key_file))
-    assert settings.api_keys == ("flag-key", "file-key-1", "file-key-2")
-    only_file = build(api_key_file=str(key_file))
-    assert only_file.api_keys == ("file-key-1", "file-key-2")
-
-
-def test_missing_api_key_file_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"--api-key-file .*absent\.txt"):
-        build(api_key_file=str(tmp_path / "absent.txt"))
-
-
-@pytest.mark.parametrize("keys", [[""], ["  "], ["good", ""]])
-def test_empty_api_keys_refuse_to_start(keys: list[str]) -> None:
-    with pytest.raises(ValueError, match=r"empty.*refusing to start"):
-        build(api_keys=keys)
-
-
-def test_empty_api_key_variable_refuses_to_start() -> None:
-    with pytest.raises(ValueError, match="empty"):
-        build({"EMBEDSERVE_API_KEY": ""})
-    with pytest.raises(ValueError, match="empty"):
-        build({"EMBEDSERVE_API_KEY": "a,,b"})
-
-
-def test_empty_key_file_variable_refuses_to_start() -> None:
-    with pytest.raises(ValueError, match="set but empty"):
-        build({"EMBEDSERVE_API_KEY_FILE": ""})
-
-
-def test_key_file_without_keys_refuses_to_start(tmp_path: Path) -> None:
-    key_file = tmp_path / "keys.txt"
-    key_file.write_text("# keys go here\n\n   \n# none yet\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="has no keys"):
-        build(api_key_file=str(key_file))
-
-
-def test_keys_with_spaces_are_refused() -> None:
-    with pytest.raises(ValueError, match="one printable word"):
-        build(api_keys=["two words"])
-
-
-def test_api_key_never_shown_in_help(monkeypatch: pytest.MonkeyPatch) -> None:
-    from embedserve.cli import build_parser
-
-    monkeypatch.setenv("EMBEDSERVE_API_KEY", "sekrit-from-env")
-    assert "sekrit-from-env" not in build_parser().format_help()
 
 
 @pytest.mark.parametrize(
@@ -305,111 +248,3 @@ def test_fake_faults_are_checked_at_start() -> None:
 )
 def test_resolved_backend(backend: str, device: str, resolved: str) -> None:
     assert auto.backend(ModelSettings(backend=backend, device=device)) == resolved
-
-
-def test_cli_parses_serve_flags() -> None:
-    args = cli.build_parser().parse_args(
-        [
-            *("serve", "--port", "9000"),
-            *("--served-model-name", "a", "--served-model-name", "b"),
-            *("--api-key", "k"),
-        ]
-    )
-    assert args.command == "serve"
-    assert args.port == 9000
-    assert args.served_model_name == ["a", "b"]
-    assert args.api_keys == ["k"]
-    assert "host" not in args and "matryoshka" not in args  # not given: decided at serve time
-    built = settings_from_sources(vars(args), {})
-    assert (built.host, built.models[0].matryoshka) == ("127.0.0.1", False)
-
-
-def test_cli_switch_and_choices() -> None:
-    parser = cli.build_parser()
-    assert parser.parse_args(["serve", "--matryoshka"]).matryoshka is True
-    assert parser.parse_args(["serve", "--no-matryoshka"]).matryoshka is False
-    assert parser.parse_args(["serve", "--device", "cuda"]).device == "cuda"
-    with pytest.raises(SystemExit):
-        parser.parse_args(["serve", "--device", "tpu"])
-    with pytest.raises(SystemExit):
-        parser.parse_args(["serve", "--port", "eighty"])
-
-
-def test_cli_defaults_come_from_the_environment() -> None:
-    environ = {
-        "EMBEDSERVE_PORT": "9100",
-        "EMBEDSERVE_MATRYOSHKA": "true",
-        "EMBEDSERVE_API_KEY": "e1,e2",
-    }
-    parser = cli.build_parser()
-    built = settings_from_sources(vars(parser.parse_args(["serve"])), environ)
-    assert built.port == 9100
-    assert built.models[0].matryoshka is True
-    assert built.api_keys == ("e1", "e2")
-    # The command line wins over the environment.
-    args = parser.parse_args(["serve", "--port", "9200", "--no-matryoshka", "--api-key", "c"])
-    built = settings_from_sources(vars(args), environ)
-    assert built.port == 9200
-    assert built.models[0].matryoshka is False
-    assert built.api_keys == ("c",)
-
-
-def test_bad_environment_value_stops_serve_only(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("EMBEDSERVE_PORT", "not-a-port")
-    cli.build_parser()  # the environment is not read while the parser is built
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["serve"])
-    assert exit_info.value.code == 2
-    assert "EMBEDSERVE_PORT='not-a-port'" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as version:
-        cli.main(["--version"])
-    assert version.value.code == 0
-
-
-def _help_entries(text: str) -> dict[str, str]:
-    """Map each flag of a help text to its whole entry (wrapped lines joined, spaces collapsed)."""
-    entries: dict[str, str] = {}
-    flag: str | None = None
-    for line in text.splitlines():
-        if line.startswith("  -"):
-            flag = line.split()[0].rstrip(",")
-            entries[flag] = line
-        elif flag is not None and line.startswith("    "):
-            entries[flag] += " " + line
-        else:
-            flag = None
-    return {flag: " ".join(entry.split()) for flag, entry in entries.items()}
-
-
-def test_help_lists_every_serve_option_with_its_environment_variable() -> None:
-    entries = _help_entries(cli.build_parser().format_help())
-    for option in serve_options():
-        assert option.flag in entries, f"{option.flag} missing from --help"
-        assert re.search(rf"\(env {option.env_var}[;)]", entries[option.flag]), option.flag
-        assert option.env_var == "EMBEDSERVE_" + option.flag[2:].replace("-", "_").upper()
-
-
-def test_serve_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        cli.build_parser().parse_args(["serve", "--help"])
-    assert exit_info.value.code == 0
-    entries = _help_entries(capsys.readouterr().out)
-    for option in serve_options():
-        assert re.search(rf"\(env {option.env_var}[;)]", entries[option.flag]), option.flag
-
-
-def test_help_shows_the_declared_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EMBEDSERVE_MAX_BATCH_TOKENS", "777")
-    entries = _help_entries(cli.build_parser().format_help())
-    assert "default: 4096)" in entries["--max-batch-tokens"]
-    assert "default: 300000)" in entries["--max-request-tokens"]
-    assert "default: 600.0)" in entries["--request-timeout"]
-
-
-def test_indented_comment_in_api_key_file_is_not_a_key(tmp_path: Path) -> None:
-    key_file = tmp_path / "keys.txt"
-    key_file.write_text("real-key\n   # a comment\n", encoding="utf-8")
-    settings = build(api_key_file=str(key_file))
-    assert settings.api_keys == ("real-key",)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +15,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
@@ -26,54 +24,16 @@ from embedserve.backends.onnx_export import cached_onnx_path, ensure_onnx, ensur
 from embedserve.backends.onnx_runtime import OnnxBackend
 from embedserve.backends.openvino_runtime import OpenVinoBackend, cached_openvino_path
 from embedserve.errors import ModelLoadError
-from embedserve.models import ModelSpec, load_model_spec
-from tests.conftest import free_port, start_server
-from tests.models.tiny_models import build_bert
-
-IDS = np.array([[101, 7592, 2088, 102, 0], [101, 2023, 2003, 1037, 102]], dtype=np.int64)
-MASK = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=np.int64)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> ModelSpec:
-    return load_model_spec(build_bert(tmp_path_factory.mktemp("tiny") / "bert"))
-
-
-@pytest.fixture(scope="module")
-def clean_cache(tiny: ModelSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache holding a good export of the tiny model (copied, never modified)."""
-    cache = tmp_path_factory.mktemp("clean-cache")
-    ensure_onnx(tiny, cache)
-    return cache
-
-
-@pytest.fixture(scope="module")
-def fresh_vectors(tiny: ModelSpec, clean_cache: Path) -> np.ndarray:
-    backend = OnnxBackend.load(tiny, device="cpu", cache_dir=clean_cache)
-    try:
-        return backend.forward(IDS, MASK)
-    finally:
-        backend.close()
-
-
-@pytest.fixture
-def cache(clean_cache: Path, tmp_path: Path) -> Path:
-    """A copy of the clean cache, free to damage."""
-    copy = tmp_path / "cache"
-    shutil.copytree(clean_cache, copy)
-    return copy
-
-
-def set_aside_folders(folder: Path) -> list[Path]:
-    return sorted(folder.parent.glob(f"{folder.name}.corrupt-*"))
-
-
-def garbage(path: Path) -> None:
-    path.write_bytes(b"this is not a model" * 100)
-
-
-def truncated(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+from embedserve.models import ModelSpec
+from tests.e2e.export_cache.damage import (
+    IDS,
+    MASK,
+    _chmod_stops_root,
+    _raise,
+    garbage,
+    set_aside_folders,
+    truncated,
+)
 
 
 @pytest.mark.parametrize("damage", [garbage, truncated])
@@ -148,25 +108,6 @@ def test_rebuilt_artefact_that_also_fails_is_a_load_error(
     with pytest.raises(ModelLoadError, match="just built"):
         OnnxBackend.load(tiny, device="cpu", cache_dir=tmp_path / "empty")
     assert len(builds) == 2
-
-
-def _raise(code: int) -> Callable[..., None]:
-    def fail(*args: object, **kwargs: object) -> None:
-        raise OSError(code, os.strerror(code))
-
-    return fail
-
-
-def _chmod_stops_root(tmp_path: Path) -> bool:
-    probe = tmp_path / "probe"
-    probe.mkdir(mode=0o555)
-    try:
-        (probe / "x").mkdir()
-    except PermissionError:
-        return True
-    finally:
-        probe.chmod(0o755)
-    return False
 
 
 @pytest.mark.parametrize("how", ["not-a-directory", "read-only", "full", "chmod"])
@@ -292,71 +233,3 @@ def test_tool_versions_are_part_of_the_cache_key(
         openvino_after = openvino_runtime.cached_openvino_path(tiny, tmp_path, "int8")
         assert openvino_after != openvino_before, upgraded
         assert (onnx_after != onnx_before) == (upgraded not in ("openvino", "nncf")), upgraded
-
-
-def served_once(tiny: ModelSpec, cache: Path, log_path: Path) -> str:
-    """Start a server on the tiny model and `cache`, embed one text (200), stop; its log."""
-    server = start_server(
-        ["--model", str(tiny.path), "--cache-dir", str(cache), "--drain-delay", "0"], log_path
-    )
-    try:
-        response = httpx.post(
-            server.base_url + "/v1/embeddings", json={"model": "bert", "input": "hello"}
-        )
-        assert response.status_code == 200
-    finally:
-        server.stop()
-    return server.log()
-
-
-@pytest.mark.slow
-def test_server_heals_a_corrupt_export(tiny: ModelSpec, cache: Path, tmp_path: Path) -> None:
-    target = cached_onnx_path(tiny, cache)
-    truncated(target)
-    log = served_once(tiny, cache, tmp_path / "server.log")
-    assert "moving it aside" in log and str(target.parent) in log
-    assert len(set_aside_folders(target.parent)) == 1
-
-
-@pytest.mark.slow
-def test_server_with_an_unwritable_cache_exits_with_a_clear_message(
-    tiny: ModelSpec, tmp_path: Path
-) -> None:
-    (tmp_path / "a-file").write_text("")
-    command = [sys.executable, "-m", "embedserve", "serve", "--port", str(free_port())]
-    command += ["--model", str(tiny.path), "--cache-dir", str(tmp_path / "a-file" / "cache")]
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=180, check=False, cwd=tmp_path
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "cannot write the export cache at" in output and "--cache-dir" in output
-    assert "Traceback" not in output
-
-
-@pytest.mark.slow
-def test_sigterm_during_the_first_export_leaves_no_broken_cache(
-    tiny: ModelSpec, tmp_path: Path
-) -> None:
-    """SIGTERM while the model is being exported: the process exits 0, no staging folder or
-    half-written artefact is left, and the next start serves."""
-    import signal
-    import time
-
-    cache = tmp_path / "cache"
-    log_path = tmp_path / "first.log"
-    port = free_port()
-    command = [sys.executable, "-m", "embedserve", "serve", "--port", str(port)]
-    command += ["--model", str(tiny.path), "--cache-dir", str(cache), "--drain-delay", "0"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while not any(cache.glob("onnx/.build-*")):  # the export has begun
-        assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-        time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=180) == 0, log_path.read_text()
-    assert not list(cache.glob("onnx/.build-*")), list(cache.rglob("*"))
-    target = cached_onnx_path(tiny, cache)
-    assert not target.parent.exists() or target.is_file()  # nothing, or the whole artefact
-    served_once(tiny, cache, tmp_path / "second.log")
