@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -16,7 +14,6 @@ from embedserve.errors import (
     InvalidRequest,
     ModelNotFound,
     NotReady,
-    Overloaded,
     RequestTimeout,
 )
 from embedserve.input_checks import (
@@ -32,6 +29,7 @@ from embedserve.postprocess import finalize
 from embedserve.runner import ModelInfo, ModelRunner
 from embedserve.settings import ModelSettings, ServerSettings, resolve_cache_dir
 from embedserve.settings.sources import ModelSource, model_settings_for
+from embedserve.tokenizer_pool import TokenizerPool
 
 __all__ = ["EmbedParams", "EmbedResult", "Engine", "ModelSource", "TokenizeResult"]
 
@@ -56,10 +54,8 @@ class Engine:
                 if name in self._by_name:
                     raise ValueError(f"served model name {name!r} is used twice")
                 self._by_name[name] = runner
-        self._tokenizer_pool = ThreadPoolExecutor(tokenizer_threads, "embedserve-tokenize")
+        self.tokenizers = TokenizerPool(tokenizer_threads, max_tokenize_chars)
         self.request_timeout_s = request_timeout_s
-        self.max_tokenize_chars = max_tokenize_chars
-        self._tokenizing_chars = 0
         self.loaded = False
         self.draining = False
 
@@ -144,7 +140,7 @@ class Engine:
         self.draining = True
         for runner in self.runners:
             await asyncio.to_thread(runner.close)
-        self._tokenizer_pool.shutdown(wait=False, cancel_futures=True)
+        self.tokenizers.shutdown()
 
     def begin_drain(self) -> None:
         """Readiness answers 503 from now on; requests are still served."""
@@ -240,7 +236,9 @@ class Engine:
                     texts = char_checked(params.texts, runner.max_input_chars, truncate_to)
                     if spec.default_prompt:  # as sentence-transformers does
                         texts = [spec.default_prompt + text for text in texts]
-                    token_lists = await self._tokenize(runner, texts, truncate_to=truncate_to)
+                    token_lists = await self.tokenizers.encode(
+                        runner, texts, truncate_to=truncate_to
+                    )
                 else:
                     assert params.token_ids is not None
                     token_lists = checked_token_ids(
@@ -266,36 +264,6 @@ class Engine:
             raise
         return EmbedResult(model=params.model or runner.id, vectors=vectors, prompt_tokens=total)
 
-    async def _tokenize(
-        self,
-        runner: ModelRunner,
-        texts: Sequence[str],
-        *,
-        truncate_to: int | None = None,
-        add_special_tokens: bool = True,
-    ) -> list[list[int]]:
-        """Tokenize off the event loop, within the bound on characters being tokenized."""
-        chars = sum(len(text) for text in texts)
-        if self._tokenizing_chars and self._tokenizing_chars + chars > self.max_tokenize_chars:
-            if runner.scheduler is not None:  # counted with the model's other 429s
-                runner.scheduler.stats.rejected_requests += 1
-            raise Overloaded(
-                f"the tokenizers are busy with {self._tokenizing_chars} characters "
-                f"(limit {self.max_tokenize_chars}, --max-tokenize-chars); retry shortly",
-                retry_after_s=1,
-            )
-        encode = functools.partial(
-            runner.tokenizer.encode, truncate_to=truncate_to, add_special_tokens=add_special_tokens
-        )
-        self._tokenizing_chars += chars
-        started = time.perf_counter()
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._tokenizer_pool, encode, texts)
-        finally:
-            self._tokenizing_chars -= chars
-            runner.request_stats.tokenization.observe(time.perf_counter() - started)
-
     async def tokenize(
         self, texts: Sequence[str], *, model: str | None = None, add_special_tokens: bool = True
     ) -> TokenizeResult:
@@ -306,7 +274,7 @@ class Engine:
         checked = char_checked(texts, runner.max_input_chars, None)
         try:
             async with asyncio.timeout(self.request_timeout_s):
-                tokens = await self._tokenize(
+                tokens = await self.tokenizers.encode(
                     runner, checked, add_special_tokens=add_special_tokens
                 )
         except TimeoutError:

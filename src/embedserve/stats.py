@@ -47,6 +47,15 @@ class SchedulerStats:
     inference: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS))
     batch_size: Histogram = field(default_factory=lambda: Histogram(SIZE_BUCKETS))
 
+    def record_batch(self, size: int, real_tokens: int, padded_tokens: int, seconds: float) -> None:
+        """Account one forward batch that ran."""
+        self.batches += 1
+        self.items += size
+        self.real_tokens += real_tokens
+        self.padded_tokens += padded_tokens
+        self.inference.observe(seconds)
+        self.batch_size.observe(size)
+
 
 @dataclass
 class RequestStats:

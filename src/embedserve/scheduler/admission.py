@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from embedserve.errors import Overloaded
+
 # Work is admitted only if its estimated wait leaves this margin before its deadline: a
 # quarter of the time left, at most 30 s. The estimate misses tokenizing and HTTP, and a
 # refusal (429, retry elsewhere) is better than a timeout (504) after the wait.
@@ -71,6 +73,27 @@ class AdmissionPolicy:
                     "before this request's deadline"
                 )
         return None
+
+    def check(
+        self,
+        name: str,
+        queued_tokens: int,
+        incoming_tokens: int,
+        tokens_per_second: float,
+        *,
+        remaining_s: float | None = None,
+        running_tokens: int = 0,
+    ) -> None:
+        """Raise `Overloaded` (with Retry-After: the queue's drain time) when `refusal` says no."""
+        reason = self.refusal(
+            queued_tokens, incoming_tokens, tokens_per_second, remaining_s, running_tokens
+        )
+        if reason is not None:
+            raise Overloaded(
+                f"the server is at capacity for {name!r} ({reason}); retry after the "
+                "Retry-After delay",
+                retry_after_s=retry_after_seconds(queued_tokens, tokens_per_second),
+            )
 
 
 def retry_after_seconds(queued_tokens: int, tokens_per_second: float | None) -> int:

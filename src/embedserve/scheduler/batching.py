@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 def select_batch(
@@ -37,3 +38,23 @@ def select_batch(
         batch.append(position)
         real += length
     return batch
+
+
+@dataclass(frozen=True)
+class BatchShape:
+    """The limits `select_batch` applies, held by a scheduler."""
+
+    max_batch_tokens: int
+    max_batch_size: int
+    window: int
+    max_padding: float = 1.0
+
+    def select(self, lengths: Sequence[int]) -> list[int]:
+        """`select_batch` under these limits."""
+        return select_batch(
+            lengths,
+            max_batch_tokens=self.max_batch_tokens,
+            max_batch_size=self.max_batch_size,
+            window=self.window,
+            max_padding=self.max_padding,
+        )

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from embedserve.arrays import FloatArray
 from embedserve.errors import BackendFailure, EmbedServeError, NotReady, Overloaded
-from embedserve.executor import BatchOutput, Executor
-from embedserve.scheduler.admission import AdmissionPolicy, SpeedMeter, retry_after_seconds
-from embedserve.scheduler.batching import select_batch
+from embedserve.executor import Executor
+from embedserve.scheduler.admission import AdmissionPolicy, SpeedMeter
+from embedserve.scheduler.batching import BatchShape
 from embedserve.scheduler.work import Finisher, PendingRequest, WorkItem
 from embedserve.stats import SchedulerStats
 
@@ -42,11 +42,8 @@ class Scheduler:
         name: str = "model",
     ) -> None:
         self._executor = executor
-        self._max_batch_tokens = max_batch_tokens
         self._admission = AdmissionPolicy(max_queue_tokens, max_queue_seconds, max_batch_tokens)
-        self._max_batch_size = max_batch_size
-        self._window = max(window, 1)
-        self._max_padding = max_padding
+        self._shape = BatchShape(max_batch_tokens, max_batch_size, max(window, 1), max_padding)
         self._speed = SpeedMeter(tokens_per_second or 10_000.0)
         self._max_failed_batches = max_failed_batches
         self._probe_interval_s = probe_interval_s
@@ -146,18 +143,16 @@ class Scheduler:
             raise NotReady(SHUTTING_DOWN)
         if self._unready is not None:
             raise NotReady(f"the model {self.name!r} is not ready: {self._unready}")
-        speed = self._speed.tokens_per_second
         running = sum(len(item.token_ids) for item in self._running)
-        reason = self._admission.refusal(
-            self._queued_tokens, tokens, speed, remaining_s, running_tokens=running
-        )
-        if reason is not None:
+        try:
+            speed = self._speed.tokens_per_second
+            self._admission.check(
+                self.name, self._queued_tokens, tokens, speed, remaining_s=remaining_s,
+                running_tokens=running,
+            )  # fmt: skip
+        except Overloaded:
             self.stats.rejected_requests += 1
-            raise Overloaded(
-                f"the server is at capacity for {self.name!r} ({reason}); retry after the "
-                "Retry-After delay",
-                retry_after_s=retry_after_seconds(self._queued_tokens, speed),
-            )
+            raise
 
     def _submit(
         self, token_lists: Sequence[Sequence[int]], finish: Finisher, remaining_s: float | None
@@ -200,13 +195,7 @@ class Scheduler:
                 len(item.token_ids) for item in self._pending if not item.request.live
             )
             self.stats.dropped_items += len(self._pending) - len(live)
-        positions = select_batch(
-            [len(item.token_ids) for item in live[: self._window]],
-            max_batch_tokens=self._max_batch_tokens,
-            max_batch_size=self._max_batch_size,
-            window=self._window,
-            max_padding=self._max_padding,
-        )
+        positions = self._shape.select([len(item.token_ids) for item in live[: self._shape.window]])
         chosen = set(positions)
         batch = [live[p] for p in positions]
         self._pending = [item for p, item in enumerate(live) if p not in chosen]
@@ -247,7 +236,9 @@ class Scheduler:
         started = time.perf_counter()
         try:
             output = self._executor.run([item.token_ids for item in batch])
-            self._record(batch, output, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self.stats.record_batch(len(batch), output.real_tokens, output.padded_tokens, seconds)
+            self._speed.record(output.real_tokens, seconds)
             for position, item in enumerate(batch):
                 if item.request.live:
                     item.request.deliver(item.row, output.vectors[position])
@@ -303,13 +294,3 @@ class Scheduler:
             lost = [*self._running, *self._drain_pending()]
         for item in lost:
             item.request.fail(NotReady(f"the model {self.name!r} is not ready: {reason}"))
-
-    def _record(self, batch: list[WorkItem], output: BatchOutput, seconds: float) -> None:
-        real = output.real_tokens
-        self.stats.batches += 1
-        self.stats.items += len(batch)
-        self.stats.real_tokens += real
-        self.stats.padded_tokens += output.padded_tokens
-        self.stats.inference.observe(seconds)
-        self.stats.batch_size.observe(len(batch))
-        self._speed.record(real, seconds)

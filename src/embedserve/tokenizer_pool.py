@@ -1,0 +1,57 @@
+"""Tokenizing off the event loop, in a few threads, within a bound on the characters being
+tokenized at once over all requests (`--max-tokenize-chars`; a request past it gets 429)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from embedserve.errors import Overloaded
+from embedserve.runner import ModelRunner
+
+
+class TokenizerPool:
+    """The engine's tokenizer threads, shared by every model."""
+
+    def __init__(self, threads: int, max_chars: int) -> None:
+        self._pool = ThreadPoolExecutor(threads, "embedserve-tokenize")
+        self.max_chars = max_chars
+        self.chars_in_flight = 0
+
+    async def encode(
+        self,
+        runner: ModelRunner,
+        texts: Sequence[str],
+        *,
+        truncate_to: int | None = None,
+        add_special_tokens: bool = True,
+    ) -> list[list[int]]:
+        """Token ids of `texts` with `runner`'s tokenizer; `Overloaded` when the bound is full
+        (an idle pool takes any request, however large)."""
+        chars = sum(len(text) for text in texts)
+        if self.chars_in_flight and self.chars_in_flight + chars > self.max_chars:
+            if runner.scheduler is not None:  # counted with the model's other 429s
+                runner.scheduler.stats.rejected_requests += 1
+            raise Overloaded(
+                f"the tokenizers are busy with {self.chars_in_flight} characters "
+                f"(limit {self.max_chars}, --max-tokenize-chars); retry shortly",
+                retry_after_s=1,
+            )
+        encode = functools.partial(
+            runner.tokenizer.encode, truncate_to=truncate_to, add_special_tokens=add_special_tokens
+        )
+        self.chars_in_flight += chars
+        started = time.perf_counter()
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, encode, texts)
+        finally:
+            self.chars_in_flight -= chars
+            runner.request_stats.tokenization.observe(time.perf_counter() - started)
+
+    def shutdown(self) -> None:
+        """Stop the threads; queued tokenizations are cancelled."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
