@@ -60,7 +60,8 @@ def test_json_logs_of_a_server_process(tmp_path: Path) -> None:
     ours = [e for e in access if e["request_id"] == "trace-abc"]
     assert ours and ours[0]["status"] == 200 and "POST /v1/embeddings" in ours[0]["message"]
     gone = [e for e in entries if e.get("request_id") == "gone-1"]
-    assert {e["logger"] for e in gone} >= {"embedserve.access", "embedserve.api.routes"}
+    assert {e["logger"] for e in gone} >= {"embedserve.access", "embedserve.api.handling"}
+    assert any("client disconnected" in e["message"] for e in gone)
     assert any(e.get("status") == 499 for e in gone)
     assert all("traceback" not in e for e in entries)
     assert any(e["message"].startswith("auth: off") for e in entries)

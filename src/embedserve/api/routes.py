@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -44,7 +43,6 @@ from embedserve.api.schemas import EmbeddingRequest, TokenizeRequest
 from embedserve.api.validation import invalid_request
 from embedserve.errors import InvalidRequest, ModelNotFound
 
-log = logging.getLogger(__name__)
 EMBEDDING_PATHS = (
     "/v1/embeddings",
     "/embeddings",
