@@ -34,6 +34,8 @@ def environment_value(option: Option, environ: Mapping[str, str]) -> tuple[Any, 
         raw = environ.get(name)
         if raw is None:
             continue
+        if option.is_switch and option.default is None and not raw.strip():
+            continue  # an empty variable leaves a three-state switch to the model's word
         if option.is_switch:
             value = raw.strip().lower()
             if value not in _TRUE | _FALSE:

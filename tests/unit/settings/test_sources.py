@@ -248,3 +248,9 @@ def test_fake_faults_are_checked_at_start() -> None:
 )
 def test_resolved_backend(backend: str, device: str, resolved: str) -> None:
     assert auto.backend(ModelSettings(backend=backend, device=device)) == resolved
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", None), ("true", True), ("0", False)])
+def test_three_state_switch_from_the_environment(raw: str, expected: bool | None) -> None:
+    """`--normalize` defaults to the model's own word; an empty variable keeps it so."""
+    assert build({"EMBEDSERVE_NORMALIZE": raw}).models[0].normalize is expected
