@@ -8,16 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from embedserve.bench.loadgen import server_root
 from embedserve.models import BUNDLED_MODEL_ID, bundled_model_path
-from embedserve.testing import free_port
+from embedserve.testing import free_port, launch
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -49,34 +46,13 @@ def running(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
+    """A server process started with the tests' launcher, stopped on exit."""
     log = RESULTS / f".{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env={**os.environ, **(env or {})},
-        )
-    server = Server(name, process, f"http://127.0.0.1:{port}{path}", model, log)
+    started = launch(command, log, f"http://127.0.0.1:{port}", env=env, cwd=cwd, timeout_s=600)
     try:
-        deadline = time.monotonic() + 600
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited: {log.read_text(errors='replace')[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not become healthy")
-            time.sleep(0.5)
-        yield server
+        yield Server(name, started.process, f"http://127.0.0.1:{port}{path}", model, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        started.stop(timeout_s=30)
 
 
 def embedserve_server(cache_dir: Path, *extra: str) -> contextlib.AbstractContextManager[Server]:

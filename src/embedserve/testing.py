@@ -31,6 +31,7 @@ __all__ = [
     "embed_in_process",
     "free_port",
     "from_base64",
+    "launch",
     "running_server",
     "served_vectors",
     "start_server",
@@ -62,11 +63,11 @@ class ServerProcess:
         """What the server printed so far."""
         return self.log_path.read_text(errors="replace")
 
-    def stop(self) -> None:
-        """Terminate and reap the process."""
+    def stop(self, timeout_s: float = 20) -> None:
+        """Terminate and reap the process (killed if it does not exit within `timeout_s`)."""
         self.process.terminate()
         try:
-            self.process.wait(timeout=20)
+            self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -81,6 +82,34 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def launch(
+    command: list[str],
+    log_path: Path,
+    base_url: str,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout_s: float = SERVER_START_TIMEOUT_S,
+) -> ServerProcess:
+    """Start any HTTP server `command` (its output to `log_path`) and wait until
+    `base_url/health` answers 200; the tests and the benchmarks start every server with it."""
+    full_env = {**os.environ, **(env or {})}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=cwd
+        )
+    server = ServerProcess(process, base_url, log_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        if _healthy(server.base_url):
+            return server
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"server did not become healthy in time:\n{server.log()}")
+
+
 def start_server(
     args: list[str],
     log_path: Path,
@@ -92,19 +121,8 @@ def start_server(
     (`scheme="https"` when ARGS include the TLS files)."""
     port = free_port()
     command = [sys.executable, "-m", "embedserve", "serve", "--port", str(port), *args]
-    full_env = {**os.environ, **(env or {})}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=full_env)
-    server = ServerProcess(process, f"{scheme}://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-        if _healthy(server.base_url):
-            return server
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"server did not become healthy in time:\n{server.log()}")
+    base_url = f"{scheme}://127.0.0.1:{port}"
+    return launch(command, log_path, base_url, env=env, timeout_s=timeout_s)
 
 
 @contextlib.contextmanager
