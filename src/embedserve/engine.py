@@ -24,8 +24,10 @@ from embedserve.input_checks import (
     checked_token_ids,
     truncation_limit,
 )
+from embedserve.models import ModelSpec
 from embedserve.params import EmbedParams, EmbedResult, TokenizeResult
 from embedserve.postprocess import finalize
+from embedserve.prompts import resolve_prompt
 from embedserve.runner import ModelInfo, ModelRunner
 from embedserve.settings import ModelSettings, ServerSettings, resolve_cache_dir
 from embedserve.settings.sources import ModelSource, model_settings_for
@@ -194,24 +196,12 @@ class Engine:
         """The event-loop time by which a request arriving now must be answered."""
         return asyncio.get_running_loop().time() + self.request_timeout_s
 
-    async def embed(
-        self,
-        texts: str | Sequence[str] | None = None,
-        *,
-        token_ids: Sequence[Sequence[int]] | None = None,
-        model: str | None = None,
-        dimensions: int | None = None,
-        truncate_prompt_tokens: int | None = None,
-    ) -> EmbedResult:
-        """Embed texts (or token-id lists) with `model` (optional with one model served):
-        `result.vectors` is an (n, dim) float32 array in input order."""
-        params = EmbedParams(
-            texts=[texts] if isinstance(texts, str) else texts,
-            token_ids=token_ids,
-            model=model,
-            dimensions=dimensions,
-            truncate_prompt_tokens=truncate_prompt_tokens,
-        )
+    async def embed(self, texts: str | Sequence[str] | None = None, **request: Any) -> EmbedResult:
+        """Embed texts with `model` (optional with one model served): `result.vectors` is an
+        (n, dim) float32 array in input order. `request` holds any other `EmbedParams` field:
+        `token_ids`, `model`, `dimensions`, `truncate_prompt_tokens`, `input_type`,
+        `prompt_name`, `normalize`."""
+        params = EmbedParams(texts=[texts] if isinstance(texts, str) else texts, **request)
         return await self.embed_params(params)
 
     async def embed_params(
@@ -227,6 +217,7 @@ class Engine:
         count = check_inputs(params.texts, params.token_ids, limits.max_client_batch_size)
         check_dimensions(params.dimensions, spec)
         truncate_to = truncation_limit(params.truncate_prompt_tokens, spec.max_length)
+        prompt = prompt_for(spec, params)
         scheduler = runner.scheduler
         assert scheduler is not None
         scheduler.check_admission(deadline - loop.time())  # a sure 429 costs no tokenization
@@ -234,8 +225,8 @@ class Engine:
             async with asyncio.timeout_at(deadline):
                 if params.texts is not None:
                     texts = char_checked(params.texts, runner.max_input_chars, truncate_to)
-                    if spec.default_prompt:  # as sentence-transformers does
-                        texts = [spec.default_prompt + text for text in texts]
+                    if prompt:  # as sentence-transformers does
+                        texts = [prompt + text for text in texts]
                     token_lists = await self.tokenizers.encode(
                         runner, texts, truncate_to=truncate_to
                     )
@@ -248,7 +239,10 @@ class Engine:
                 assert count == len(token_lists)
                 dimensions = params.dimensions or spec.default_dimensions
                 finish = functools.partial(
-                    finalize, dimensions=dimensions, normalize=spec.normalize
+                    finalize,
+                    dimensions=dimensions,
+                    normalize=spec.normalize if params.normalize is None else params.normalize,
+                    raw=params.normalize is False,
                 )
                 vectors = await scheduler.embed(
                     token_lists, finish, remaining_s=deadline - loop.time()
@@ -265,13 +259,20 @@ class Engine:
         return EmbedResult(model=params.model or runner.id, vectors=vectors, prompt_tokens=total)
 
     async def tokenize(
-        self, texts: Sequence[str], *, model: str | None = None, add_special_tokens: bool = True
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | None = None,
+        add_special_tokens: bool = True,
+        input_type: str | None = None,
+        prompt_name: str | None = None,
     ) -> TokenizeResult:
-        """Token ids of each text, as the model would see them (no length check), under the
-        same input, character and tokenizer limits as `embed`."""
+        """Token ids of each text as the model would see them, its prompt included (no length
+        check), under the same input, character and tokenizer limits as `embed`."""
         runner = self.resolve(model)
         check_inputs(texts, None, runner.limits.max_client_batch_size)
-        checked = char_checked(texts, runner.max_input_chars, None)
+        prompt = resolve_prompt(runner.spec, input_type, prompt_name)
+        checked = [prompt + text for text in char_checked(texts, runner.max_input_chars, None)]
         try:
             async with asyncio.timeout(self.request_timeout_s):
                 tokens = await self.tokenizers.encode(
@@ -283,3 +284,15 @@ class Engine:
                 f"tokenizing took longer than the {self.request_timeout_s:g}s request timeout"
             ) from None
         return TokenizeResult(model or runner.id, tokens, runner.spec.max_length)
+
+
+def prompt_for(spec: ModelSpec, params: EmbedParams) -> str:
+    """The prompt prepended to each text of `params`; token-id inputs take none."""
+    if params.token_ids is not None:
+        if params.prompt_name is not None:
+            raise InvalidRequest(
+                "`prompt_name` applies to text inputs; token ids are fed as given",
+                param="prompt_name",
+            )
+        return ""
+    return resolve_prompt(spec, params.input_type, params.prompt_name)

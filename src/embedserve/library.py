@@ -61,6 +61,9 @@ class Embedder:
         *,
         dimensions: int | None = None,
         truncate: bool = True,
+        prompt_name: str | None = None,
+        input_type: str | None = None,
+        normalize: bool | None = None,
     ) -> FloatArray: ...
     @overload
     def encode(
@@ -70,6 +73,9 @@ class Embedder:
         *,
         dimensions: int | None = None,
         truncate: bool = True,
+        prompt_name: str | None = None,
+        input_type: str | None = None,
+        normalize: bool | None = None,
     ) -> FloatArray: ...
     def encode(
         self,
@@ -78,19 +84,30 @@ class Embedder:
         *,
         dimensions: int | None = None,
         truncate: bool = True,
+        prompt_name: str | None = None,
+        input_type: str | None = None,
+        normalize: bool | None = None,
     ) -> FloatArray:
         """Vectors of `texts` as a float32 array: (n, dim) for a list, (dim,) for one string.
         Post-processed as the server does (normalisation, `dimensions`); inputs longer than
         the model's max length are cut to it (as sentence-transformers does) unless
         `truncate=False`, which refuses them. `batch_size` is the texts per engine request
-        (the scheduler forms the forward batches by tokens)."""
+        (the scheduler forms the forward batches by tokens). `prompt_name` / `input_type`
+        choose the prompt (default: the model's), `normalize=False` skips normalisation."""
         single = isinstance(texts, str)
         items = [texts] if isinstance(texts, str) else list(texts)
         if not items:
             return np.empty((0, dimensions or self.dimensions), dtype=np.float32)
         chunk = batch_size or self._chunk_size()
         parts = [items[start : start + chunk] for start in range(0, len(items), chunk)]
-        vectors = self._call(self._encode_parts(parts, dimensions, truncate))
+        request = {
+            "dimensions": dimensions,
+            "truncate_prompt_tokens": -1 if truncate else None,
+            "prompt_name": prompt_name,
+            "input_type": input_type,
+            "normalize": normalize,
+        }
+        vectors = self._call(self._encode_parts(parts, request))
         return vectors[0] if single else vectors
 
     def _chunk_size(self) -> int:
@@ -98,16 +115,12 @@ class Embedder:
         fit = limits.max_request_tokens // self.max_length
         return max(1, min(DEFAULT_CHUNK, limits.max_client_batch_size, fit))
 
-    async def _encode_parts(
-        self, parts: list[list[str]], dimensions: int | None, truncate: bool
-    ) -> FloatArray:
+    async def _encode_parts(self, parts: list[list[str]], request: dict[str, Any]) -> FloatArray:
         in_flight = asyncio.Semaphore(2)
 
         async def one(part: list[str]) -> FloatArray:
             async with in_flight:
-                result = await self.engine.embed(
-                    part, dimensions=dimensions, truncate_prompt_tokens=-1 if truncate else None
-                )
+                result = await self.engine.embed(part, **request)
                 return result.vectors
 
         results = await asyncio.gather(*(one(part) for part in parts))

@@ -17,12 +17,15 @@ def l2_normalize(vectors: FloatArray) -> FloatArray:
     return scaled
 
 
-def finalize(vectors: FloatArray, *, dimensions: int | None, normalize: bool) -> FloatArray:
+def finalize(
+    vectors: FloatArray, *, dimensions: int | None, normalize: bool, raw: bool = False
+) -> FloatArray:
     """Truncate to `dimensions` (then always normalise, as matryoshka requires), else normalise
-    when the model asks for it. Truncating *before* normalising keeps the result unit length."""
+    when the model asks for it. Truncating *before* normalising keeps the result unit length.
+    `raw` (a request's `normalize: false`) skips every normalisation."""
     truncated = dimensions is not None and dimensions < vectors.shape[1]
     if truncated:
         vectors = vectors[:, :dimensions]
-    if normalize or truncated:
+    if not raw and (normalize or truncated):
         vectors = l2_normalize(vectors)
     return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -19,6 +19,7 @@ from embedserve.models import (
     bundled_model_path,
     load_model_spec,
 )
+from embedserve.prompts import input_type_mapping
 from embedserve.scheduler import Scheduler
 from embedserve.settings import BatchingLimits, ModelSettings, auto
 from embedserve.stats import RequestStats
@@ -43,6 +44,9 @@ class ModelInfo:
     backend: str
     device: str
     ready: bool
+    prompts: dict[str, str]
+    default_prompt_name: str | None
+    input_types: dict[str, str | None]
 
 
 class ModelRunner:
@@ -98,6 +102,8 @@ class ModelRunner:
             matryoshka=settings.matryoshka,
             trust_remote_code=settings.trust_remote_code,
             matryoshka_dimensions=settings.matryoshka_dimensions,
+            prompts=settings.prompts,
+            default_prompt_name=settings.default_prompt_name,
         )
         if settings.path is None:
             names = settings.served_names or (BUNDLED_MODEL_ID, *BUNDLED_MODEL_ALIASES)
@@ -176,4 +182,7 @@ class ModelRunner:
             backend=self.backend_name,
             device=self.device,
             ready=self.ready,
+            prompts=self.spec.prompt_map,
+            default_prompt_name=self.spec.default_prompt_name,
+            input_types=input_type_mapping(self.spec),
         )

@@ -80,6 +80,13 @@ class ModelCard(TypedDict):
     backend: str
     device: str
     ready: bool
+    prompts: Annotated[dict[str, str], Field(description="prompt name -> text prepended")]
+    default_prompt_name: Annotated[
+        str | None, Field(description="the prompt of a request that names none")
+    ]
+    input_types: Annotated[
+        dict[str, str | None], Field(description="input_type -> the prompt name it selects")
+    ]
 
 
 class ModelList(TypedDict):
@@ -176,6 +183,9 @@ def model_card(info: ModelInfo, name: str) -> ModelCard:
         backend=info.backend,
         device=info.device,
         ready=info.ready,
+        prompts=info.prompts,
+        default_prompt_name=info.default_prompt_name,
+        input_types=info.input_types,
     )
 
 

@@ -140,7 +140,11 @@ async def tokenize(request: Request) -> Response:
         value = data.get("input") if data.get("input") is not None else data.get("prompt")
         single = isinstance(value, str)
         work = engine_of(request).tokenize(
-            texts, model=parsed.model, add_special_tokens=parsed.add_special_tokens
+            texts,
+            model=parsed.model,
+            add_special_tokens=parsed.add_special_tokens,
+            input_type=parsed.input_type,
+            prompt_name=parsed.prompt_name,
         )
         result = await run_unless_disconnected(request, work)
         if isinstance(result, Response):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from embedserve.encodings import EncodingFormat
 from embedserve.engine import EmbedParams
+from embedserve.prompts import InputType
 
 # Constraints the engine enforces with its own error codes (`empty_input`, `invalid_token_id`,
 # `invalid_dimensions`, ...). Declaring them as pydantic constraints would turn those answers into
@@ -51,6 +52,22 @@ class EmbeddingRequest(BaseModel):
         description="output size, 1 to the native size; below it only for matryoshka models",
     )
     user: StrictStr | None = Field(default=None, description="accepted, does not affect results")
+    input_type: InputType | None = Field(
+        default=None,
+        description="query / document (also search_query, search_document, classification, "
+        "clustering): the model's prompt for that kind of input; a kind the model has no "
+        "prompt for adds none; null: the model's default prompt (Voyage, Cohere)",
+    )
+    prompt_name: StrictStr | None = Field(
+        default=None,
+        description="any prompt the model declares (see `prompts` in /v1/models); must agree "
+        "with `input_type` when both are sent",
+    )
+    normalize: StrictBool | None = Field(
+        default=None,
+        description="false: the pooled vector before any normalisation (TEI); null: the "
+        "model's own behaviour",
+    )
     truncate_prompt_tokens: Annotated[
         StrictInt | None,
         WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, {"const": -1}, _NULL]}),
@@ -79,6 +96,9 @@ class EmbeddingRequest(BaseModel):
             "model": self.model,
             "dimensions": self.dimensions,
             "truncate_prompt_tokens": self.truncate_prompt_tokens,
+            "input_type": self.input_type,
+            "prompt_name": self.prompt_name,
+            "normalize": self.normalize,
         }
         if isinstance(value, str):
             return EmbedParams(texts=[value], **common)
@@ -115,3 +135,7 @@ class TokenizeRequest(BaseModel):
         default=None, description="served model id or alias; optional when one model is served"
     )
     add_special_tokens: StrictBool = Field(default=True, description="count [CLS]/[SEP] & co.")
+    input_type: InputType | None = Field(
+        default=None, description="as in /v1/embeddings: the prompt's tokens are included"
+    )
+    prompt_name: StrictStr | None = Field(default=None, description="as in /v1/embeddings")

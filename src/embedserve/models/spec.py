@@ -50,7 +50,8 @@ class ModelSpec:
     matryoshka: bool = False
     dense_dirs: tuple[Path, ...] = ()  # sentence-transformers Dense modules, applied in order
     trust_remote_code: bool = False  # the operator allowed the model's own Python code
-    default_prompt: str = ""  # prepended to every text (sentence-transformers default_prompt_name)
+    prompts: tuple[tuple[str, str], ...] = ()  # (name, text) the model declares, in order
+    default_prompt_name: str | None = None  # prepended when a request names no prompt
     default_dimensions: int | None = None  # sentence-transformers truncate_dim: default output size
     matryoshka_dimensions: tuple[int, ...] = ()  # the trained sizes, when declared; else any size
 
@@ -58,6 +59,16 @@ class ModelSpec:
     def output_dimensions(self) -> int:
         """The size of a vector when the request names no `dimensions`."""
         return self.default_dimensions or self.dimension
+
+    @property
+    def prompt_map(self) -> dict[str, str]:
+        """Prompt name -> the text prepended to an input."""
+        return dict(self.prompts)
+
+    @property
+    def default_prompt(self) -> str:
+        """The prompt of a request that names none ('' when the model has no default)."""
+        return self.prompt_map.get(self.default_prompt_name or "", "")
 
     @property
     def tokenizer_file(self) -> Path:
@@ -142,6 +153,8 @@ def load_model_spec(
     matryoshka: bool = False,
     trust_remote_code: bool = False,
     matryoshka_dimensions: tuple[int, ...] = (),
+    prompts: dict[str, str] | None = None,
+    default_prompt_name: str | None = None,
 ) -> ModelSpec:
     """Derive pooling, max length, dimension and normalisation from a model directory.
 
@@ -184,8 +197,20 @@ def load_model_spec(
         raise ModelLoadError(f"{path}/config.json lacks hidden_size or vocab_size")
     declared_max = _max_length(config, st_config, tok_config)
     st_meta = _read_json(path / "config_sentence_transformers.json") or {}
-    prompts = st_meta.get("prompts") or {}
-    default_prompt = prompts.get(st_meta.get("default_prompt_name") or "", "")
+    declared = st_meta.get("prompts") or {}
+    if not isinstance(declared, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in declared.items()
+    ):
+        raise ModelLoadError(
+            "`prompts` in config_sentence_transformers.json must map names to text"
+        )
+    merged = {**declared, **(prompts or {})}  # the models file's prompts win
+    default_name = default_prompt_name or st_meta.get("default_prompt_name") or None
+    if default_name is not None and default_name not in merged:
+        raise ModelLoadError(
+            f"default prompt {default_name!r} is not one of the model's prompts "
+            f"({', '.join(sorted(merged)) or 'none'})"
+        )
     truncate_dim = st_meta.get("truncate_dim")
     if truncate_dim is not None and not (
         isinstance(truncate_dim, int) and 0 < truncate_dim <= dimension
@@ -207,6 +232,7 @@ def load_model_spec(
         matryoshka_dimensions=tuple(sorted(matryoshka_dimensions)),
         dense_dirs=dense_dirs,
         trust_remote_code=trust_remote_code,
-        default_prompt=str(default_prompt),
+        prompts=tuple(merged.items()),
+        default_prompt_name=default_name,
         default_dimensions=truncate_dim,
     )

@@ -94,6 +94,8 @@ class Option:
             return "bool"
         if self.choices:
             return "choice"
+        if typing.get_origin(_without_none(self.annotation)) is dict:
+            return "map of str"
         value_type = self.value_type
         return {int: "int", float: "float", str: "str", Path: "path"}.get(value_type, "str")
 

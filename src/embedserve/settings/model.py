@@ -154,6 +154,21 @@ class ModelSettings(BaseModel):
             cli=False,
         ),
     ] = ()
+    prompts: Annotated[
+        dict[str, str],
+        Setting(
+            "prompt name -> text prepended to an input, added to (and overriding) the prompts in "
+            "the model's config_sentence_transformers.json",
+            cli=False,
+        ),
+    ] = Field(default_factory=dict)
+    default_prompt_name: Annotated[
+        str | None,
+        Setting(
+            "the prompt of a request that names none (`input_type`/`prompt_name` null)",
+            default_text="declared",
+        ),
+    ] = None
     trust_remote_code: Annotated[
         bool,
         Setting(
