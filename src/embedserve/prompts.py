@@ -49,9 +49,10 @@ def resolve_prompt(spec: ModelSpec, input_type: str | None, prompt_name: str | N
         return names.get(chosen or "", "")
     mapped = input_type_mapping(spec)[input_type]
     if prompt_name is not None and prompt_name != mapped:
+        selects = f"selects the prompt {mapped!r}" if mapped else "adds no prompt"
         raise InvalidRequest(
-            f"`input_type` {input_type!r} selects the prompt {mapped!r} of this model, but "
-            f"`prompt_name` asks for {prompt_name!r}; send one of them",
+            f"`input_type` {input_type!r} {selects} for this model, but `prompt_name` asks "
+            f"for {prompt_name!r}; send one of them",
             param="prompt_name",
         )
     return names.get(mapped or "", "")
