@@ -50,6 +50,28 @@ def test_openai_default_base64_and_float_agree_and_match_reference(
         assert response.usage.total_tokens == response.usage.prompt_tokens
 
 
+def test_openai_per_request_prompt_and_normalize_fields(
+    client: openai.OpenAI, reference: Reference
+) -> None:
+    """The bundled model declares no prompts: an input_type adds none (as Cohere's SDK always
+    sends one), a prompt_name is a 400 naming the field, normalize=false gives raw vectors."""
+    typed = client.embeddings.create(
+        model=MODEL_ID, input=TEXTS, extra_body={"input_type": "search_document"}
+    )
+    assert_matches_reference(embed_vectors(typed), reference.vectors(TEXTS))
+    assert typed.usage.prompt_tokens == reference.token_count(TEXTS)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.embeddings.create(model=MODEL_ID, input=TEXTS, extra_body={"prompt_name": "query"})
+    assert caught.value.status_code == 400
+    assert "its prompts: none" in caught.value.message and "prompt_name" in str(caught.value.body)
+    raw = embed_vectors(
+        client.embeddings.create(model=MODEL_ID, input=TEXTS, extra_body={"normalize": False})
+    )
+    norms = np.linalg.norm(raw, axis=1)
+    assert np.all(np.abs(norms - 1) > 1e-3)
+    assert_matches_reference(raw / norms[:, None], reference.vectors(TEXTS))
+
+
 def test_openai_single_string_input(client: openai.OpenAI, reference: Reference) -> None:
     response = client.embeddings.create(model=MODEL_ID, input=TEXTS[1])
     assert len(response.data) == 1

@@ -111,3 +111,14 @@ def test_the_readme_one_liner(onnx_cache_dir: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(2, 384)"
+
+
+def test_encode_passes_the_per_request_fields(embedder: embedserve.Embedder) -> None:
+    unit = embedder.encode(TEXTS)
+    raw = embedder.encode(TEXTS, normalize=False)
+    norms = np.linalg.norm(raw, axis=1)
+    assert np.all(np.abs(norms - 1) > 1e-3)
+    np.testing.assert_allclose(raw / norms[:, None], unit, atol=1e-6)
+    assert np.array_equal(embedder.encode(TEXTS, input_type="query"), unit)  # no prompts here
+    with pytest.raises(InvalidRequest, match="its prompts: none"):
+        embedder.encode(TEXTS, prompt_name="query")
