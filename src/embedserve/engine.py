@@ -22,7 +22,6 @@ from embedserve.input_checks import (
     check_inputs,
     check_lengths,
     checked_token_ids,
-    truncation_limit,
 )
 from embedserve.models import ModelSpec
 from embedserve.params import EmbedParams, EmbedResult, TokenizeResult
@@ -32,6 +31,7 @@ from embedserve.runner import ModelInfo, ModelRunner
 from embedserve.settings import ModelSettings, ServerSettings, resolve_cache_dir
 from embedserve.settings.sources import ModelSource, model_settings_for
 from embedserve.tokenizer_pool import TokenizerPool
+from embedserve.truncation import resolve_truncation
 
 __all__ = ["EmbedParams", "EmbedResult", "Engine", "ModelSource", "TokenizeResult"]
 
@@ -216,7 +216,9 @@ class Engine:
         spec, limits = runner.spec, runner.limits
         count = check_inputs(params.texts, params.token_ids, limits.max_client_batch_size)
         check_dimensions(params.dimensions, spec)
-        truncate_to = truncation_limit(params.truncate_prompt_tokens, spec.max_length)
+        cut = resolve_truncation(
+            params.truncate, params.truncate_prompt_tokens, spec.max_length, runner.truncate
+        )
         prompt = prompt_for(spec, params)
         scheduler = runner.scheduler
         assert scheduler is not None
@@ -224,16 +226,18 @@ class Engine:
         try:
             async with asyncio.timeout_at(deadline):
                 if params.texts is not None:
-                    texts = char_checked(params.texts, runner.max_input_chars, truncate_to)
+                    texts = char_checked(
+                        params.texts, runner.max_input_chars, cut.limit, cut.keep_end
+                    )
                     if prompt:  # as sentence-transformers does
                         texts = [prompt + text for text in texts]
                     token_lists = await self.tokenizers.encode(
-                        runner, texts, truncate_to=truncate_to
+                        runner, texts, truncate_to=cut.limit, keep_end=cut.keep_end
                     )
                 else:
                     assert params.token_ids is not None
                     token_lists = checked_token_ids(
-                        params.token_ids, spec, limits.max_request_tokens, truncate_to
+                        params.token_ids, spec, limits.max_request_tokens, cut.limit, cut.keep_end
                     )
                 total = check_lengths(token_lists, spec.max_length, limits.max_request_tokens)
                 assert count == len(token_lists)

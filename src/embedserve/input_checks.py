@@ -22,11 +22,20 @@ INPUT_SHAPES_MESSAGE = f"`input` must be {INPUT_SHAPES}; no mixed lists"
 
 
 def checked_token_ids(
-    inputs: Sequence[Sequence[int]], spec: ModelSpec, max_total: int, truncate_to: int | None
+    inputs: Sequence[Sequence[int]],
+    spec: ModelSpec,
+    max_total: int,
+    truncate_to: int | None,
+    keep_end: bool = False,
 ) -> list[list[int]]:
-    """Token-id inputs, truncated if asked, checked in order of cost: lengths (no item
-    touched), then item types, then the vocabulary range."""
-    lists = [ids[:truncate_to] if truncate_to is not None else ids for ids in inputs]
+    """Token-id inputs, truncated if asked (the last ids kept with `keep_end`), checked in
+    order of cost: lengths (no item touched), then item types, then the vocabulary range."""
+    if truncate_to is None:
+        lists = list(inputs)
+    elif keep_end:
+        lists = [ids[len(ids) - truncate_to :] if len(ids) > truncate_to else ids for ids in inputs]
+    else:
+        lists = [ids[:truncate_to] for ids in inputs]
     check_lengths(lists, spec.max_length, max_total)
     for ids in lists:
         if ids and set(map(type, ids)) != {int}:
@@ -35,13 +44,16 @@ def checked_token_ids(
     return [list(ids) for ids in lists]
 
 
-def char_checked(texts: Sequence[str], max_chars: int, truncate_to: int | None) -> list[str]:
-    """Texts within `max_chars` characters: longer ones are cut when truncation was asked for
-    (the kept tokens lie far inside the cut), else refused before any tokenizing."""
+def char_checked(
+    texts: Sequence[str], max_chars: int, truncate_to: int | None, keep_end: bool = False
+) -> list[str]:
+    """Texts within `max_chars` characters: longer ones are cut (at the end kept by the
+    truncation) when truncation was asked for (the kept tokens lie far inside the cut), else
+    refused before any tokenizing."""
     for index, text in enumerate(texts):
         if len(text) > max_chars:
             if truncate_to is not None:
-                return [text[:max_chars] for text in texts]
+                return [text[-max_chars:] if keep_end else text[:max_chars] for text in texts]
             raise ContextLengthExceeded(
                 f"input[{index}] has {len(text)} characters; inputs over {max_chars} characters "
                 "are refused before tokenizing, as they are far longer than this model's "

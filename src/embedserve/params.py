@@ -17,6 +17,7 @@ class EmbedParams:
     model: str | None = None
     dimensions: int | None = None
     truncate_prompt_tokens: int | None = None
+    truncate: str | None = None  # NONE / END / START; None: the model's default
     input_type: str | None = None  # query / document / ... (see `prompts.INPUT_TYPES`)
     prompt_name: str | None = None  # any prompt the model declares
     normalize: bool | None = None  # None: the model's; False: the pooled vector as it is

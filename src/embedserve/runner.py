@@ -61,6 +61,7 @@ class ModelRunner:
         limits: BatchingLimits | None = None,
         backend_name: str = "custom",
         device: str = "cpu",
+        truncate: str = "NONE",
     ) -> None:
         if not names:
             raise ValueError("a model needs at least one served name")
@@ -69,6 +70,7 @@ class ModelRunner:
         self.limits = limits or BatchingLimits()
         self.backend_name = backend_name
         self.device = device
+        self.truncate = truncate  # what over-long inputs get when a request does not say
         self.created = int(time.time())
         self.tokenizer = TextTokenizer(spec)
         self._backend_factory = backend_factory
@@ -120,7 +122,13 @@ class ModelRunner:
             fake_faults=settings.fake_faults,
         )
         return cls(
-            spec, names, factory, limits=settings.limits, backend_name=kind, device=settings.device
+            spec,
+            names,
+            factory,
+            limits=settings.limits,
+            backend_name=kind,
+            device=settings.device,
+            truncate=settings.truncate,
         )
 
     def load(self) -> None:

@@ -33,8 +33,10 @@ class TextTokenizer:
         *,
         truncate_to: int | None = None,
         add_special_tokens: bool = True,
+        keep_end: bool = False,
     ) -> list[TokenIds]:
-        """Token ids for each text; with `truncate_to`, at most that many ids per text."""
+        """Token ids for each text; with `truncate_to`, at most that many ids per text (special
+        tokens kept), cut at the end, or at the start with `keep_end`."""
         if truncate_to is None:
             encodings = self._tokenizer.encode_batch(
                 list(texts), add_special_tokens=add_special_tokens
@@ -43,14 +45,21 @@ class TextTokenizer:
         raw = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
         specials = self.num_special_tokens if add_special_tokens else 0
         return [
-            self._truncated(encoding, truncate_to, specials, add_special_tokens) for encoding in raw
+            self._truncated(encoding, truncate_to, specials, add_special_tokens, keep_end)
+            for encoding in raw
         ]
 
     def _truncated(
-        self, encoding: Encoding, limit: int, specials: int, add_special_tokens: bool
+        self,
+        encoding: Encoding,
+        limit: int,
+        specials: int,
+        add_special_tokens: bool,
+        keep_end: bool,
     ) -> TokenIds:
         if len(encoding) + specials > limit:
-            encoding.truncate(max(limit - specials, 0))
+            direction = "left" if keep_end else "right"
+            encoding.truncate(max(limit - specials, 0), direction=direction)
         if add_special_tokens:
             encoding = self._tokenizer.post_process(encoding, add_special_tokens=True)
         return list(encoding.ids[:limit])

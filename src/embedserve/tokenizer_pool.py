@@ -28,6 +28,7 @@ class TokenizerPool:
         *,
         truncate_to: int | None = None,
         add_special_tokens: bool = True,
+        keep_end: bool = False,
     ) -> list[list[int]]:
         """Token ids of `texts` with `runner`'s tokenizer; `Overloaded` when the bound is full
         (an idle pool takes any request, however large)."""
@@ -41,7 +42,10 @@ class TokenizerPool:
                 retry_after_s=1,
             )
         encode = functools.partial(
-            runner.tokenizer.encode, truncate_to=truncate_to, add_special_tokens=add_special_tokens
+            runner.tokenizer.encode,
+            truncate_to=truncate_to,
+            add_special_tokens=add_special_tokens,
+            keep_end=keep_end,
         )
         self.chars_in_flight += chars
         started = time.perf_counter()

@@ -13,7 +13,7 @@ SOURCE = Path(embedserve.__file__).parent
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("arrays", "errors", "faults", "logs", "stats", "settings", "models", "pooling"),
     ("postprocess", "encodings", "params"),
-    ("tokenization", "input_checks", "prompts", "backends"),
+    ("tokenization", "input_checks", "prompts", "truncation", "backends"),
     ("executor",),
     ("scheduler",),
     ("runner",),

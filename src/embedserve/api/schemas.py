@@ -3,13 +3,15 @@ Response bodies are in `responses`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, WithJsonSchema
 
 from embedserve.encodings import EncodingFormat
 from embedserve.engine import EmbedParams
 from embedserve.prompts import InputType
+from embedserve.settings.model import TruncateMode
+from embedserve.truncation import from_tei
 
 # Constraints the engine enforces with its own error codes (`empty_input`, `invalid_token_id`,
 # `invalid_dimensions`, ...). Declaring them as pydantic constraints would turn those answers into
@@ -50,6 +52,15 @@ class EmbeddingRequest(BaseModel):
     ] = Field(
         default=None,
         description="output size, 1 to the native size; below it only for matryoshka models",
+    )
+    truncate: TruncateMode | StrictBool | None = Field(
+        default=None,
+        description="over-long inputs: NONE (400), END (cut the end), START (cut the start); "
+        "TEI's booleans too (true: cut at `truncation_direction`); null: the model's default "
+        "(--truncate). With `truncate_prompt_tokens`: the end it cuts",
+    )
+    truncation_direction: Literal["right", "left", "Right", "Left"] | None = Field(
+        default=None, description="TEI: with `truncate: true`, right cuts the end, left the start"
     )
     user: StrictStr | None = Field(default=None, description="accepted, does not affect results")
     input_type: InputType | None = Field(
@@ -96,6 +107,9 @@ class EmbeddingRequest(BaseModel):
             "model": self.model,
             "dimensions": self.dimensions,
             "truncate_prompt_tokens": self.truncate_prompt_tokens,
+            "truncate": from_tei(self.truncate, self.truncation_direction)
+            if isinstance(self.truncate, bool)
+            else self.truncate,
             "input_type": self.input_type,
             "prompt_name": self.prompt_name,
             "normalize": self.normalize,

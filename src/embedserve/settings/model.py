@@ -19,6 +19,7 @@ Backend = Literal["auto", "onnx", "torch", "openvino", "fake"]
 Device = Literal["cpu", "cuda"]
 Precision = Literal["fp32", "fp16", "int8"]
 PoolingName = Literal["cls", "mean", "max", "last"]
+TruncateMode = Literal["NONE", "END", "START"]
 BACKENDS: tuple[str, ...] = typing.get_args(Backend)
 DEVICES: tuple[str, ...] = typing.get_args(Device)
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
@@ -143,6 +144,13 @@ class ModelSettings(BaseModel):
         ),
         Field(ge=1),
     ] = None
+    truncate: Annotated[
+        TruncateMode,
+        Setting(
+            "inputs longer than the model reads, when a request does not say: NONE = refuse "
+            "(400), END = cut the end, START = cut the start"
+        ),
+    ] = "NONE"
     matryoshka: Annotated[
         bool,
         Setting("declare the model matryoshka-trained: accept `dimensions` below the native size"),
