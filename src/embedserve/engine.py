@@ -20,13 +20,12 @@ from embedserve.input_checks import (
     char_checked,
     check_dimensions,
     check_inputs,
-    check_lengths,
-    checked_token_ids,
 )
 from embedserve.models import ModelSpec
 from embedserve.params import EmbedParams, EmbedResult, TokenizeResult
 from embedserve.postprocess import finalize
 from embedserve.prompts import resolve_prompt
+from embedserve.request_tokens import count_inputs, request_tokens
 from embedserve.runner import ModelInfo, ModelRunner
 from embedserve.settings import ModelSettings, ServerSettings, resolve_cache_dir
 from embedserve.settings.sources import ModelSource, model_settings_for
@@ -217,7 +216,11 @@ class Engine:
         count = check_inputs(params.texts, params.token_ids, limits.max_client_batch_size)
         check_dimensions(params.dimensions, spec)
         cut = resolve_truncation(
-            params.truncate, params.truncate_prompt_tokens, spec.max_length, runner.truncate
+            params.truncate,
+            params.truncate_prompt_tokens,
+            spec.max_length,
+            runner.truncate,
+            runner.chunk_overlap,
         )
         prompt = prompt_for(spec, params)
         scheduler = runner.scheduler
@@ -225,22 +228,8 @@ class Engine:
         scheduler.check_admission(deadline - loop.time())  # a sure 429 costs no tokenization
         try:
             async with asyncio.timeout_at(deadline):
-                if params.texts is not None:
-                    texts = char_checked(
-                        params.texts, runner.max_input_chars, cut.limit, cut.keep_end
-                    )
-                    if prompt:  # as sentence-transformers does
-                        texts = [prompt + text for text in texts]
-                    token_lists = await self.tokenizers.encode(
-                        runner, texts, truncate_to=cut.limit, keep_end=cut.keep_end
-                    )
-                else:
-                    assert params.token_ids is not None
-                    token_lists = checked_token_ids(
-                        params.token_ids, spec, limits.max_request_tokens, cut.limit, cut.keep_end
-                    )
-                total = check_lengths(token_lists, spec.max_length, limits.max_request_tokens)
-                assert count == len(token_lists)
+                tokens = await request_tokens(self.tokenizers, runner, params, cut, prompt)
+                assert count == count_inputs(tokens)
                 dimensions = params.dimensions or spec.default_dimensions
                 finish = functools.partial(
                     finalize,
@@ -249,7 +238,7 @@ class Engine:
                     raw=params.normalize is False,
                 )
                 vectors = await scheduler.embed(
-                    token_lists, finish, remaining_s=deadline - loop.time()
+                    tokens.token_lists, tokens.pooled(finish), remaining_s=deadline - loop.time()
                 )
         except TimeoutError:
             runner.request_stats.timeouts += 1
@@ -260,7 +249,9 @@ class Engine:
         except asyncio.CancelledError:
             runner.request_stats.cancelled += 1
             raise
-        return EmbedResult(model=params.model or runner.id, vectors=vectors, prompt_tokens=total)
+        return EmbedResult(
+            model=params.model or runner.id, vectors=vectors, prompt_tokens=tokens.total
+        )
 
     async def tokenize(
         self,

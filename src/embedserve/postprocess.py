@@ -3,6 +3,8 @@ follows, in `encodings`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from embedserve.arrays import FloatArray
@@ -15,6 +17,18 @@ def l2_normalize(vectors: FloatArray) -> FloatArray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     scaled: FloatArray = (vectors / np.maximum(norms, _EPS)).astype(np.float32, copy=False)
     return scaled
+
+
+def pool_windows(vectors: FloatArray, groups: Sequence[int], weights: Sequence[int]) -> FloatArray:
+    """One row per group of consecutive rows: their mean weighted by `weights` (tokens)."""
+    weight = np.asarray(weights, dtype=np.float32)[:, None]
+    out = np.empty((len(groups), vectors.shape[1]), dtype=np.float32)
+    start = 0
+    for index, size in enumerate(groups):
+        part = slice(start, start + size)
+        out[index] = (vectors[part] * weight[part]).sum(axis=0) / weight[part].sum()
+        start += size
+    return out
 
 
 def finalize(

@@ -62,17 +62,25 @@ class ModelRunner:
         backend_name: str = "custom",
         device: str = "cpu",
         truncate: str = "NONE",
+        chunk_overlap: int = 0,
     ) -> None:
         if not names:
             raise ValueError("a model needs at least one served name")
         self.spec = spec
         self.names = tuple(names)
+        self.tokenizer = TextTokenizer(spec)
         self.limits = limits or BatchingLimits()
         self.backend_name = backend_name
         self.device = device
         self.truncate = truncate  # what over-long inputs get when a request does not say
+        self.chunk_overlap = chunk_overlap  # CHUNK: tokens shared by consecutive windows
+        room = spec.max_length - self.tokenizer.num_special_tokens
+        if chunk_overlap >= room:
+            raise ValueError(
+                f"--chunk-overlap {chunk_overlap} must be below the {room} content tokens a "
+                f"window of {self.id!r} holds"
+            )
         self.created = int(time.time())
-        self.tokenizer = TextTokenizer(spec)
         self._backend_factory = backend_factory
         self.executor: Executor | None = None
         self.scheduler: Scheduler | None = None
@@ -129,6 +137,7 @@ class ModelRunner:
             backend_name=kind,
             device=settings.device,
             truncate=settings.truncate,
+            chunk_overlap=settings.chunk_overlap,
         )
 
     def load(self) -> None:

@@ -49,6 +49,22 @@ class TextTokenizer:
             for encoding in raw
         ]
 
+    def encode_windows(
+        self, texts: Sequence[str], window: int, overlap: int
+    ) -> list[list[TokenIds]]:
+        """For each text, its tokens in windows of at most `window` ids, special tokens included
+        in each, every window sharing `overlap` content tokens with the previous one."""
+        content = window - self.num_special_tokens
+        if not 0 <= overlap < content:
+            raise ValueError(f"a chunk overlap of {overlap} tokens leaves no room in {content}")
+        windows = []
+        for encoding in self._tokenizer.encode_batch(list(texts), add_special_tokens=False):
+            if len(encoding) > content:
+                encoding.truncate(content, stride=overlap)
+            done = self._tokenizer.post_process(encoding, add_special_tokens=True)
+            windows.append([done.ids, *(part.ids for part in done.overflowing)])
+        return windows
+
     def _truncated(
         self,
         encoding: Encoding,

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from embedserve.errors import Overloaded
 from embedserve.runner import ModelRunner
+
+T = TypeVar("T")
 
 
 class TokenizerPool:
@@ -30,8 +33,29 @@ class TokenizerPool:
         add_special_tokens: bool = True,
         keep_end: bool = False,
     ) -> list[list[int]]:
-        """Token ids of `texts` with `runner`'s tokenizer; `Overloaded` when the bound is full
-        (an idle pool takes any request, however large)."""
+        """Token ids of `texts` with `runner`'s tokenizer (see `TextTokenizer.encode`)."""
+        encode = functools.partial(
+            runner.tokenizer.encode,
+            truncate_to=truncate_to,
+            add_special_tokens=add_special_tokens,
+            keep_end=keep_end,
+        )
+        return await self._run(runner, texts, encode)
+
+    async def encode_windows(
+        self, runner: ModelRunner, texts: Sequence[str], overlap: int
+    ) -> list[list[list[int]]]:
+        """Each text's tokens in windows of the model's length (`TextTokenizer.encode_windows`)."""
+        windows = functools.partial(
+            runner.tokenizer.encode_windows, window=runner.spec.max_length, overlap=overlap
+        )
+        return await self._run(runner, texts, windows)
+
+    async def _run(
+        self, runner: ModelRunner, texts: Sequence[str], work: Callable[[Sequence[str]], T]
+    ) -> T:
+        """`work(texts)` in a tokenizer thread; `Overloaded` when the bound is full (an idle
+        pool takes any request, however large)."""
         chars = sum(len(text) for text in texts)
         if self.chars_in_flight and self.chars_in_flight + chars > self.max_chars:
             if runner.scheduler is not None:  # counted with the model's other 429s
@@ -41,17 +65,11 @@ class TokenizerPool:
                 f"(limit {self.max_chars}, --max-tokenize-chars); retry shortly",
                 retry_after_s=1,
             )
-        encode = functools.partial(
-            runner.tokenizer.encode,
-            truncate_to=truncate_to,
-            add_special_tokens=add_special_tokens,
-            keep_end=keep_end,
-        )
         self.chars_in_flight += chars
         started = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, encode, texts)
+            return await loop.run_in_executor(self._pool, work, texts)
         finally:
             self.chars_in_flight -= chars
             runner.request_stats.tokenization.observe(time.perf_counter() - started)

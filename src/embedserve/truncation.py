@@ -1,11 +1,13 @@
 """What a request asks to do with inputs longer than the model reads: refuse them (`NONE`),
-keep their start (`END` is cut) or keep their end (`START` is cut). From Cohere's `truncate`,
+keep their start (`END` is cut), keep their end (`START` is cut) or embed all of them in
+windows pooled into one vector (`CHUNK`). From Cohere's `truncate`,
 TEI's boolean `truncate` with `truncation_direction`, vLLM's `truncate_prompt_tokens`, and the
 model's default (`--truncate`)."""
 
 from __future__ import annotations
 
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from embedserve.errors import InvalidRequest
@@ -21,6 +23,12 @@ class Truncation:
 
     limit: int | None = None
     keep_end: bool = False
+    chunk_overlap: int | None = None  # CHUNK: windows of the model's length sharing this many
+
+    @property
+    def chunked(self) -> bool:
+        """One vector per input from windows over all of it."""
+        return self.chunk_overlap is not None
 
 
 def from_tei(truncate: bool, direction: str | None) -> str:
@@ -31,7 +39,11 @@ def from_tei(truncate: bool, direction: str | None) -> str:
 
 
 def resolve_truncation(
-    mode: str | None, truncate_prompt_tokens: int | None, max_length: int, default: str
+    mode: str | None,
+    truncate_prompt_tokens: int | None,
+    max_length: int,
+    default: str,
+    chunk_overlap: int = 0,
 ) -> Truncation:
     """The request's truncation: `mode` and `truncate_prompt_tokens` (which sets how many
     tokens are kept, at the end `mode` says), else the model's default mode."""
@@ -42,13 +54,28 @@ def resolve_truncation(
         )
     limit = truncation_limit(truncate_prompt_tokens, max_length)
     if limit is not None:
-        if mode == "NONE":
+        if mode in ("NONE", "CHUNK"):
             raise InvalidRequest(
-                "`truncate` is NONE but `truncate_prompt_tokens` asks to truncate; send one",
+                f"`truncate` is {mode} but `truncate_prompt_tokens` asks to truncate; send one",
                 param="truncate",
             )
         return Truncation(limit, keep_end=mode == "START")
     chosen = mode or default
     if chosen == "NONE":
         return Truncation()
+    if chosen == "CHUNK":
+        return Truncation(chunk_overlap=chunk_overlap)
     return Truncation(max_length, keep_end=chosen == "START")
+
+
+def split_windows(ids: Sequence[int], window: int, overlap: int) -> list[list[int]]:
+    """`ids` in windows of at most `window`, each sharing `overlap` ids with the previous one
+    (token-id inputs: fed as given, no special tokens added)."""
+    if len(ids) <= window:
+        return [list(ids)]
+    windows, start = [], 0
+    while True:
+        windows.append(list(ids[start : start + window]))
+        if start + window >= len(ids):
+            return windows
+        start += window - overlap

@@ -17,7 +17,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("executor",),
     ("scheduler",),
     ("runner",),
-    ("tokenizer_pool", "engine"),
+    ("tokenizer_pool", "request_tokens", "engine"),
     ("library", "verify", "export", "bench"),
     ("api", "testing"),
     ("server", "cli", "__main__", "__init__"),

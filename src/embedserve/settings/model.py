@@ -19,7 +19,7 @@ Backend = Literal["auto", "onnx", "torch", "openvino", "fake"]
 Device = Literal["cpu", "cuda"]
 Precision = Literal["fp32", "fp16", "int8"]
 PoolingName = Literal["cls", "mean", "max", "last"]
-TruncateMode = Literal["NONE", "END", "START"]
+TruncateMode = Literal["NONE", "END", "START", "CHUNK"]
 BACKENDS: tuple[str, ...] = typing.get_args(Backend)
 DEVICES: tuple[str, ...] = typing.get_args(Device)
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
@@ -148,9 +148,15 @@ class ModelSettings(BaseModel):
         TruncateMode,
         Setting(
             "inputs longer than the model reads, when a request does not say: NONE = refuse "
-            "(400), END = cut the end, START = cut the start"
+            "(400), END = cut the end, START = cut the start, CHUNK = embed windows of the "
+            "model's length and return their token-weighted mean"
         ),
     ] = "NONE"
+    chunk_overlap: Annotated[
+        int,
+        Setting("with CHUNK: tokens each window shares with the previous one"),
+        Field(ge=0),
+    ] = 0
     matryoshka: Annotated[
         bool,
         Setting("declare the model matryoshka-trained: accept `dimensions` below the native size"),
