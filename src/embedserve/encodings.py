@@ -8,6 +8,7 @@ import typing
 from typing import Any, Literal
 
 from embedserve.arrays import FloatArray
+from embedserve.output_dtypes import wire_bytes
 
 EncodingFormat = Literal["float", "base64"]
 ENCODINGS: tuple[str, ...] = typing.get_args(EncodingFormat)
@@ -18,9 +19,10 @@ def to_base64(vector: FloatArray) -> str:
     return base64.b64encode(vector.astype("<f4", copy=False).tobytes()).decode("ascii")
 
 
-def encode_rows(vectors: FloatArray, encoding: str | None) -> list[Any]:
+def encode_rows(vectors: Any, encoding: str | None, dtype: str = "float32") -> list[Any]:
     """One wire value per row: numpy rows for `float` (orjson writes them directly, as JSON
-    numbers) or base64 strings."""
+    numbers, integers for the packed dtypes) or base64 of the row's little-endian bytes in
+    its `output_dtype`."""
     if encoding == "base64":
-        return [to_base64(row) for row in vectors]
+        return [base64.b64encode(wire_bytes(row, dtype)).decode("ascii") for row in vectors]
     return list(vectors)

@@ -22,6 +22,7 @@ from embedserve.input_checks import (
     check_inputs,
 )
 from embedserve.models import ModelSpec
+from embedserve.output_dtypes import check_output_dtype, convert
 from embedserve.params import EmbedParams, EmbedResult, TokenizeResult
 from embedserve.postprocess import finalize
 from embedserve.prompts import resolve_prompt
@@ -215,6 +216,7 @@ class Engine:
         spec, limits = runner.spec, runner.limits
         count = check_inputs(params.texts, params.token_ids, limits.max_client_batch_size)
         check_dimensions(params.dimensions, spec)
+        dtype = check_output_dtype(params.output_dtype)
         cut = resolve_truncation(
             params.truncate,
             params.truncate_prompt_tokens,
@@ -250,7 +252,10 @@ class Engine:
             runner.request_stats.cancelled += 1
             raise
         return EmbedResult(
-            model=params.model or runner.id, vectors=vectors, prompt_tokens=tokens.total
+            model=params.model or runner.id,
+            vectors=convert(vectors, dtype),
+            prompt_tokens=tokens.total,
+            dtype=dtype,
         )
 
     async def tokenize(

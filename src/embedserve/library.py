@@ -64,6 +64,7 @@ class Embedder:
         prompt_name: str | None = None,
         input_type: str | None = None,
         normalize: bool | None = None,
+        output_dtype: str | None = None,
     ) -> FloatArray: ...
     @overload
     def encode(
@@ -76,6 +77,7 @@ class Embedder:
         prompt_name: str | None = None,
         input_type: str | None = None,
         normalize: bool | None = None,
+        output_dtype: str | None = None,
     ) -> FloatArray: ...
     def encode(
         self,
@@ -87,13 +89,15 @@ class Embedder:
         prompt_name: str | None = None,
         input_type: str | None = None,
         normalize: bool | None = None,
+        output_dtype: str | None = None,
     ) -> FloatArray:
         """Vectors of `texts` as a float32 array: (n, dim) for a list, (dim,) for one string.
         Post-processed as the server does (normalisation, `dimensions`); inputs longer than
         the model's max length are cut to it (as sentence-transformers does) unless
         `truncate=False`, which refuses them. `batch_size` is the texts per engine request
         (the scheduler forms the forward batches by tokens). `prompt_name` / `input_type`
-        choose the prompt (default: the model's), `normalize=False` skips normalisation."""
+        choose the prompt (default: the model's), `normalize=False` skips normalisation,
+        `output_dtype` gives float16, bfloat16 (as float32 values) or packed bits."""
         single = isinstance(texts, str)
         items = [texts] if isinstance(texts, str) else list(texts)
         if not items:
@@ -106,6 +110,7 @@ class Embedder:
             "prompt_name": prompt_name,
             "input_type": input_type,
             "normalize": normalize,
+            "output_dtype": output_dtype,
         }
         vectors = self._call(self._encode_parts(parts, request))
         return vectors[0] if single else vectors
@@ -121,10 +126,12 @@ class Embedder:
         async def one(part: list[str]) -> FloatArray:
             async with in_flight:
                 result = await self.engine.embed(part, **request)
-                return result.vectors
+                vectors: FloatArray = result.vectors
+                return vectors
 
         results = await asyncio.gather(*(one(part) for part in parts))
-        return np.concatenate(results, axis=0)
+        joined: FloatArray = np.concatenate(results, axis=0)
+        return joined
 
     def _call(self, work: Coroutine[Any, Any, T]) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(work, self._loop)

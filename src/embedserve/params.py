@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from embedserve.arrays import FloatArray
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,6 +20,7 @@ class EmbedParams:
     input_type: str | None = None  # query / document / ... (see `prompts.INPUT_TYPES`)
     prompt_name: str | None = None  # any prompt the model declares
     normalize: bool | None = None  # None: the model's; False: the pooled vector as it is
+    output_dtype: str | None = None  # float32 (None) / float16 / bfloat16 / binary / ubinary
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,9 @@ class EmbedResult:
     """Vectors in input order, the model id that answered, and the tokens fed to the model."""
 
     model: str
-    vectors: FloatArray
+    vectors: Any  # (n, dim) float32, or the request's `output_dtype`
     prompt_tokens: int
+    dtype: str = "float32"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ SOURCE = Path(embedserve.__file__).parent
 # Lowest first. A module may import its own layer or lower ones only.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("arrays", "errors", "faults", "logs", "stats", "settings", "models", "pooling"),
-    ("postprocess", "encodings", "params"),
+    ("output_dtypes", "postprocess", "encodings", "params"),
     ("tokenization", "input_checks", "prompts", "truncation", "backends"),
     ("executor",),
     ("scheduler",),

@@ -142,7 +142,7 @@ def embedding_response(result: EmbedResult, encoding: str | None, extra: Any) ->
         object="list",
         data=[
             EmbeddingObject(object="embedding", index=index, embedding=vector)
-            for index, vector in enumerate(encode_rows(result.vectors, encoding))
+            for index, vector in enumerate(encode_rows(result.vectors, encoding, result.dtype))
         ],
         model=result.model,
         usage=Usage(prompt_tokens=result.prompt_tokens, total_tokens=result.prompt_tokens),

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from embedserve.encodings import EncodingFormat
 from embedserve.engine import EmbedParams
+from embedserve.errors import InvalidRequest
+from embedserve.output_dtypes import OutputDtype
 from embedserve.prompts import InputType
 from embedserve.settings.model import TruncateMode
 from embedserve.truncation import from_tei
@@ -52,6 +54,15 @@ class EmbeddingRequest(BaseModel):
     ] = Field(
         default=None,
         description="output size, 1 to the native size; below it only for matryoshka models",
+    )
+    output_dtype: OutputDtype | None = Field(
+        default=None,
+        description="float32 (default), float16, bfloat16; binary / ubinary: sign bits packed 8 "
+        "per byte (int8 offset by -128 / uint8), so 384 dimensions give 48 values (Voyage). "
+        "With base64: the little-endian bytes of that type",
+    )
+    embed_dtype: Literal["float32", "float16", "bfloat16"] | None = Field(
+        default=None, description="vLLM's name for the float `output_dtype`s"
     )
     truncate: TruncateMode | StrictBool | None = Field(
         default=None,
@@ -102,6 +113,11 @@ class EmbeddingRequest(BaseModel):
 
     def to_params(self) -> EmbedParams:
         """Translate once into engine terms."""
+        if self.output_dtype and self.embed_dtype and self.output_dtype != self.embed_dtype:
+            raise InvalidRequest(
+                "`output_dtype` and `embed_dtype` (vLLM's name) disagree; send one",
+                param="output_dtype",
+            )
         value = self.input
         common: dict[str, Any] = {
             "model": self.model,
@@ -110,6 +126,7 @@ class EmbeddingRequest(BaseModel):
             "truncate": from_tei(self.truncate, self.truncation_direction)
             if isinstance(self.truncate, bool)
             else self.truncate,
+            "output_dtype": self.output_dtype or self.embed_dtype,
             "input_type": self.input_type,
             "prompt_name": self.prompt_name,
             "normalize": self.normalize,
