@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import ServerProcess
 from tests.e2e.shared import (
     DIMENSION,
+    MAX_TOKENS,
     MODEL_ALIAS,
     MODEL_ID,
     TEXTS,
@@ -70,6 +71,36 @@ def test_openai_per_request_prompt_and_normalize_fields(
     norms = np.linalg.norm(raw, axis=1)
     assert np.all(np.abs(norms - 1) > 1e-3)
     assert_matches_reference(raw / norms[:, None], reference.vectors(TEXTS))
+
+
+def test_openai_long_inputs_and_compact_outputs(
+    client: openai.OpenAI, reference: Reference
+) -> None:
+    """`truncate` and `output_dtype` through `extra_body` on the real model (the SDK decodes
+    base64 as float32, so compact types are asked for as JSON numbers)."""
+    long_text = " ".join(TEXTS) * 12  # far over 256 tokens
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model=MODEL_ID, input=long_text)
+    end = client.embeddings.create(model=MODEL_ID, input=long_text, extra_body={"truncate": "END"})
+    cut = client.embeddings.create(
+        model=MODEL_ID, input=long_text, extra_body={"truncate_prompt_tokens": -1}
+    )
+    np.testing.assert_allclose(embed_vectors(end), embed_vectors(cut), atol=1e-6)
+    assert end.usage.prompt_tokens == MAX_TOKENS
+    whole = client.embeddings.create(
+        model=MODEL_ID, input=long_text, extra_body={"truncate": "CHUNK"}
+    )
+    assert whole.usage.prompt_tokens > MAX_TOKENS and len(whole.data[0].embedding) == DIMENSION
+    packed = client.embeddings.create(
+        model=MODEL_ID,
+        input=TEXTS,
+        encoding_format="float",
+        extra_body={"output_dtype": "ubinary"},
+    )
+    bits = np.packbits(reference.vectors(TEXTS) > 0, axis=-1)
+    got = np.array([item.embedding for item in packed.data])
+    assert got.shape == (len(TEXTS), DIMENSION // 8)
+    assert np.mean(got == bits) > 0.95  # sign bits of near-identical vectors (a few may flip)
 
 
 def test_openai_single_string_input(client: openai.OpenAI, reference: Reference) -> None:
