@@ -94,3 +94,10 @@ class ModelLoadError(EmbedServeError):
     """A model directory is missing, incomplete or unsupported."""
 
     code = "model_load_error"
+
+
+def quoted(value: object, limit: int = 80) -> str:
+    """`repr(value)` for an error message, clipped: a client's value is echoed, never a
+    megabyte of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 
 from embedserve.arrays import FloatArray
-from embedserve.errors import InvalidRequest
+from embedserve.errors import InvalidRequest, quoted
 
 OutputDtype = Literal["float32", "float16", "bfloat16", "int8", "uint8", "binary", "ubinary"]
 OUTPUT_DTYPES: tuple[str, ...] = typing.get_args(OutputDtype)
@@ -22,12 +22,12 @@ def check_output_dtype(dtype: str | None) -> str:
     chosen = dtype or "float32"
     if chosen not in OUTPUT_DTYPES:
         raise InvalidRequest(
-            f"`output_dtype` must be one of {', '.join(OUTPUT_DTYPES)}, got {chosen!r}",
+            f"`output_dtype` must be one of {', '.join(OUTPUT_DTYPES)}, got {quoted(chosen)}",
             param="output_dtype",
         )
     if chosen in NOT_YET:
         raise InvalidRequest(
-            f"`output_dtype` {chosen!r} is not served yet (it needs calibrated ranges); use "
+            f"`output_dtype` {quoted(chosen)} is not served yet (it needs calibrated ranges); use "
             "float32, float16, bfloat16, binary or ubinary",
             param="output_dtype",
         )
@@ -58,7 +58,7 @@ def convert(vectors: FloatArray, dtype: str) -> Any:
         return packed
     if dtype == "binary":
         return (packed.astype(np.int16) - 128).astype(np.int8)
-    raise InvalidRequest(f"`output_dtype` {dtype!r} is not served", param="output_dtype")
+    raise InvalidRequest(f"`output_dtype` {quoted(dtype)} is not served", param="output_dtype")
 
 
 def wire_bytes(row: Any, dtype: str) -> bytes:

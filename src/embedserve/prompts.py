@@ -7,7 +7,7 @@ from __future__ import annotations
 import typing
 from typing import Literal
 
-from embedserve.errors import InvalidRequest
+from embedserve.errors import InvalidRequest, quoted
 from embedserve.models.spec import ModelSpec
 
 InputType = Literal[
@@ -41,7 +41,7 @@ def resolve_prompt(spec: ModelSpec, input_type: str | None, prompt_name: str | N
     if prompt_name is not None and prompt_name not in names:
         listing = ", ".join(sorted(names)) or "none"
         raise InvalidRequest(
-            f"the model has no prompt named {prompt_name!r}; its prompts: {listing}",
+            f"the model has no prompt named {quoted(prompt_name)}; its prompts: {listing}",
             param="prompt_name",
         )
     if input_type is None:
@@ -51,8 +51,8 @@ def resolve_prompt(spec: ModelSpec, input_type: str | None, prompt_name: str | N
     if prompt_name is not None and prompt_name != mapped:
         selects = f"selects the prompt {mapped!r}" if mapped else "adds no prompt"
         raise InvalidRequest(
-            f"`input_type` {input_type!r} {selects} for this model, but `prompt_name` asks "
-            f"for {prompt_name!r}; send one of them",
+            f"`input_type` {quoted(input_type)} {selects} for this model, but `prompt_name` asks "
+            f"for {quoted(prompt_name)}; send one of them",
             param="prompt_name",
         )
     return names.get(mapped or "", "")

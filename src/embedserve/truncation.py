@@ -10,7 +10,7 @@ import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from embedserve.errors import InvalidRequest
+from embedserve.errors import InvalidRequest, quoted
 from embedserve.input_checks import truncation_limit
 from embedserve.settings.model import TruncateMode
 
@@ -49,7 +49,7 @@ def resolve_truncation(
     tokens are kept, at the end `mode` says), else the model's default mode."""
     if mode is not None and mode not in TRUNCATE_MODES:
         raise InvalidRequest(
-            f"`truncate` must be one of {', '.join(TRUNCATE_MODES)}, got {mode!r}",
+            f"`truncate` must be one of {', '.join(TRUNCATE_MODES)}, got {quoted(mode)}",
             param="truncate",
         )
     limit = truncation_limit(truncate_prompt_tokens, max_length)

@@ -93,3 +93,9 @@ async def test_normalize_false_keeps_the_pooled_vector(prompted_client: httpx.As
     np.testing.assert_allclose(raw / np.linalg.norm(raw), unit, atol=1e-6)
     forced = vector(await post(prompted_client, {"input": "x", "normalize": True}))
     np.testing.assert_allclose(forced, unit, atol=1e-7)
+
+
+async def test_a_huge_prompt_name_is_not_echoed_whole(prompted_client: httpx.AsyncClient) -> None:
+    response = await post(prompted_client, {"input": "x", "prompt_name": "p" * 100_000})
+    error = assert_error(response, 400, "invalid_request")
+    assert error["param"] == "prompt_name" and len(error["message"]) < 300
