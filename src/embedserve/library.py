@@ -8,7 +8,7 @@ from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -53,32 +53,6 @@ class Embedder:
         """Tokens per input the model reads; longer inputs are cut (or refused)."""
         return self._runner.spec.max_length
 
-    @overload
-    def encode(
-        self,
-        texts: str,
-        batch_size: int | None = None,
-        *,
-        dimensions: int | None = None,
-        truncate: bool = True,
-        prompt_name: str | None = None,
-        input_type: str | None = None,
-        normalize: bool | None = None,
-        output_dtype: str | None = None,
-    ) -> FloatArray: ...
-    @overload
-    def encode(
-        self,
-        texts: Sequence[str],
-        batch_size: int | None = None,
-        *,
-        dimensions: int | None = None,
-        truncate: bool = True,
-        prompt_name: str | None = None,
-        input_type: str | None = None,
-        normalize: bool | None = None,
-        output_dtype: str | None = None,
-    ) -> FloatArray: ...
     def encode(
         self,
         texts: str | Sequence[str],
