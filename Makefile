@@ -6,7 +6,7 @@ PORT   := $(or $(PORT),$(EMBEDSERVE_PORT),8000)
 ARGS   ?=
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck unit bench bench-quick clean
+.PHONY: run test install install-test lint typecheck unit bench bench-quick bench-controls clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,12 @@ unit: install-test
 
 test: lint typecheck unit              ## install with test extras, lint, type-check and run every test
 
-bench: install-test                    ## the full comparison (about 15 min with the soak): benchmarks/results/
+bench: install-test                    ## the full comparison (about 20 min with the soak): benchmarks/results/
 	$(BIN)/python benchmarks/compare.py --soak 100000
+	$(BIN)/python benchmarks/vector_controls.py
+
+bench-controls: install-test           ## per-request controls alone (compact outputs, ...): a few minutes
+	$(BIN)/python benchmarks/vector_controls.py
 
 bench-quick: install-test              ## the same on 500 texts, no soak (about 4 min)
 	$(BIN)/python benchmarks/compare.py --quick

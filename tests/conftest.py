@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,6 +18,7 @@ import uvicorn
 
 from embedserve.api import create_app
 from embedserve.backends.fake import FakeBackend
+from embedserve.calibration import Calibration
 from embedserve.engine import Engine
 from embedserve.models import (
     BUNDLED_MODEL_ALIASES,
@@ -38,6 +40,8 @@ SLOW_FOLDERS = ("e2e", "models")
 # Fixtures that load the real model or start a server.
 SLOW_FIXTURES = {"real_server", "onnx_cache_dir"}
 _running_slow_test = False
+# Fake runners' calibration caches (int8 ranges of fake vectors): one fresh folder per session.
+FAKE_CALIBRATION_DIR = Path(tempfile.mkdtemp(prefix="embedserve-test-calibration-"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -92,7 +96,10 @@ def fake_runner(
 ) -> tuple[ModelRunner, FakeBackend]:
     """A runner with the real tokenizer and spec of `spec`, and a fake backend."""
     backend = FakeBackend(spec, delay_s=delay_s, fail_token_id=fail_token_id)
-    runner = ModelRunner(spec, names, lambda: backend, limits=limits, backend_name="fake")
+    calibration = Calibration(spec, cache_dir=FAKE_CALIBRATION_DIR, runtime="fake")
+    runner = ModelRunner(
+        spec, names, lambda: backend, limits=limits, backend_name="fake", calibration=calibration
+    )
     return runner, backend
 
 

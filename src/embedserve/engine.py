@@ -4,7 +4,6 @@ post-process the vectors. No HTTP: the routes, the library API and batch jobs al
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -21,11 +20,11 @@ from embedserve.input_checks import (
     check_dimensions,
     check_inputs,
 )
-from embedserve.models import ModelSpec
-from embedserve.output_dtypes import check_output_dtype, convert
+from embedserve.output_dtypes import CALIBRATED, check_output_dtype, convert
 from embedserve.params import EmbedParams, EmbedResult, TokenizeResult
-from embedserve.postprocess import finalize
-from embedserve.prompts import resolve_prompt
+from embedserve.postprocess import PostProcess
+from embedserve.prompts import prompt_for, resolve_prompt
+from embedserve.quantization import request_ranges
 from embedserve.request_tokens import count_inputs, request_tokens
 from embedserve.runner import ModelInfo, ModelRunner
 from embedserve.settings import ModelSettings, ServerSettings, resolve_cache_dir
@@ -232,16 +231,15 @@ class Engine:
             async with asyncio.timeout_at(deadline):
                 tokens = await request_tokens(self.tokenizers, runner, params, cut, prompt)
                 assert count == count_inputs(tokens)
-                dimensions = params.dimensions or spec.default_dimensions
-                finish = functools.partial(
-                    finalize,
-                    dimensions=dimensions,
-                    normalize=spec.normalize if params.normalize is None else params.normalize,
-                    raw=params.normalize is False,
-                )
+                finish = PostProcess.of(spec, params.dimensions, params.normalize)
                 vectors = await scheduler.embed(
                     tokens.token_lists, tokens.pooled(finish), remaining_s=deadline - loop.time()
                 )
+                ranges = None
+                if dtype in CALIBRATED:
+                    ranges = await request_ranges(
+                        self.tokenizers, runner, finish, vectors.shape[1], self.request_timeout_s
+                    )
         except TimeoutError:
             runner.request_stats.timeouts += 1
             raise RequestTimeout(
@@ -253,7 +251,7 @@ class Engine:
             raise
         return EmbedResult(
             model=params.model or runner.id,
-            vectors=convert(vectors, dtype),
+            vectors=convert(vectors, dtype, ranges),
             prompt_tokens=tokens.total,
             dtype=dtype,
         )
@@ -284,15 +282,3 @@ class Engine:
                 f"tokenizing took longer than the {self.request_timeout_s:g}s request timeout"
             ) from None
         return TokenizeResult(model or runner.id, tokens, runner.spec.max_length)
-
-
-def prompt_for(spec: ModelSpec, params: EmbedParams) -> str:
-    """The prompt prepended to each text of `params`; token-id inputs take none."""
-    if params.token_ids is not None:
-        if params.prompt_name is not None:
-            raise InvalidRequest(
-                "`prompt_name` applies to text inputs; token ids are fed as given",
-                param="prompt_name",
-            )
-        return ""
-    return resolve_prompt(spec, params.input_type, params.prompt_name)

@@ -14,24 +14,31 @@ from embedserve.errors import InvalidRequest, quoted
 OutputDtype = Literal["float32", "float16", "bfloat16", "int8", "uint8", "binary", "ubinary"]
 OUTPUT_DTYPES: tuple[str, ...] = typing.get_args(OutputDtype)
 FLOAT_DTYPES = ("float32", "float16", "bfloat16")  # vLLM's `embed_dtype` takes these
-NOT_YET = ("int8", "uint8")  # need per-model calibrated ranges (issue 9, item 3)
+CALIBRATED = ("int8", "uint8")  # need the model's per-dimension ranges (`calibration`)
 
 
 def check_output_dtype(dtype: str | None) -> str:
-    """The dtype to return (`float32` when none is asked), refused early when not served."""
+    """The dtype to return (`float32` when none is asked), refused early when unknown."""
     chosen = dtype or "float32"
     if chosen not in OUTPUT_DTYPES:
         raise InvalidRequest(
             f"`output_dtype` must be one of {', '.join(OUTPUT_DTYPES)}, got {quoted(chosen)}",
             param="output_dtype",
         )
-    if chosen in NOT_YET:
-        raise InvalidRequest(
-            f"`output_dtype` {quoted(chosen)} is not served yet (it needs calibrated ranges); use "
-            "float32, float16, bfloat16, binary or ubinary",
-            param="output_dtype",
-        )
     return chosen
+
+
+def quantize(vectors: FloatArray, ranges: FloatArray, dtype: str) -> Any:
+    """int8/uint8 scalar quantisation over per-dimension `ranges` ((2, dim): minima, maxima), as
+    sentence-transformers' `quantize_embeddings` computes it: 256 equal buckets per dimension,
+    values outside the range clipped to the end buckets; int8 is uint8 offset by -128."""
+    starts = ranges[0].astype(np.float32, copy=False)
+    steps = (ranges[1].astype(np.float32, copy=False) - starts) / 255
+    steps = np.where(steps == 0, np.float32(1), steps)
+    buckets = np.clip(np.floor((vectors - starts) / steps), 0, 255)
+    if dtype == "uint8":
+        return buckets.astype(np.uint8)
+    return (buckets - 128).astype(np.int8)
 
 
 def bfloat16_rounded(vectors: FloatArray) -> FloatArray:
@@ -44,11 +51,16 @@ def bfloat16_rounded(vectors: FloatArray) -> FloatArray:
     return result
 
 
-def convert(vectors: FloatArray, dtype: str) -> Any:
+def convert(vectors: FloatArray, dtype: str, ranges: FloatArray | None = None) -> Any:
     """(n, dim) float32 -> the array the client asked for: float16, bfloat16 values (as
-    float32), or sign bits packed 8 per byte (`binary`: int8 offset by -128, `ubinary`: uint8)."""
+    float32), int8/uint8 buckets over `ranges` (see `quantize`), or sign bits packed 8 per byte
+    (`binary`: int8 offset by -128, `ubinary`: uint8)."""
     if dtype == "float32":
         return vectors
+    if dtype in CALIBRATED:
+        if ranges is None:
+            raise ValueError(f"{dtype} needs the model's calibrated ranges")
+        return quantize(vectors, ranges, dtype)
     if dtype == "float16":
         return vectors.astype(np.float16)
     if dtype == "bfloat16":

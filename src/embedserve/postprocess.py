@@ -4,10 +4,12 @@ follows, in `encodings`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from embedserve.arrays import FloatArray
+from embedserve.models.spec import ModelSpec
 
 _EPS = np.float32(1e-12)  # as torch.nn.functional.normalize
 
@@ -43,3 +45,25 @@ def finalize(
     if not raw and (normalize or truncated):
         vectors = l2_normalize(vectors)
     return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class PostProcess:
+    """One request's post-processing (`finalize` with these arguments); hashable, so it keys
+    what depends on it (calibrated ranges)."""
+
+    dimensions: int | None
+    normalize: bool
+    raw: bool = False
+
+    @classmethod
+    def of(cls, spec: ModelSpec, dimensions: int | None, normalize: bool | None) -> PostProcess:
+        """What a request asking for `dimensions` and `normalize` (None: the model's) gets."""
+        return cls(
+            dimensions=dimensions or spec.default_dimensions,
+            normalize=spec.normalize if normalize is None else normalize,
+            raw=normalize is False,
+        )
+
+    def __call__(self, vectors: FloatArray) -> FloatArray:
+        return finalize(vectors, dimensions=self.dimensions, normalize=self.normalize, raw=self.raw)

@@ -9,6 +9,7 @@ from typing import Literal
 
 from embedserve.errors import InvalidRequest, quoted
 from embedserve.models.spec import ModelSpec
+from embedserve.params import EmbedParams
 
 InputType = Literal[
     "query", "document", "search_query", "search_document", "classification", "clustering"
@@ -56,3 +57,15 @@ def resolve_prompt(spec: ModelSpec, input_type: str | None, prompt_name: str | N
             param="prompt_name",
         )
     return names.get(mapped or "", "")
+
+
+def prompt_for(spec: ModelSpec, params: EmbedParams) -> str:
+    """The prompt prepended to each text of `params`; token-id inputs take none."""
+    if params.token_ids is not None:
+        if params.prompt_name is not None:
+            raise InvalidRequest(
+                "`prompt_name` applies to text inputs; token ids are fed as given",
+                param="prompt_name",
+            )
+        return ""
+    return resolve_prompt(spec, params.input_type, params.prompt_name)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedserve.backends import Backend, create_backend
+from embedserve.calibration import Calibration
 from embedserve.executor import Executor
 from embedserve.models import (
     BUNDLED_MODEL_ALIASES,
@@ -21,7 +22,7 @@ from embedserve.models import (
 )
 from embedserve.prompts import input_type_mapping
 from embedserve.scheduler import Scheduler
-from embedserve.settings import BatchingLimits, ModelSettings, auto
+from embedserve.settings import BatchingLimits, ModelSettings, auto, resolve_cache_dir
 from embedserve.stats import RequestStats
 from embedserve.tokenization import TextTokenizer
 
@@ -63,6 +64,7 @@ class ModelRunner:
         device: str = "cpu",
         truncate: str = "NONE",
         chunk_overlap: int = 0,
+        calibration: Calibration | None = None,
     ) -> None:
         if not names:
             raise ValueError("a model needs at least one served name")
@@ -81,6 +83,9 @@ class ModelRunner:
                 f"window of {self.id!r} holds"
             )
         self.created = int(time.time())
+        self.calibration = calibration or Calibration(
+            spec, cache_dir=resolve_cache_dir(None), runtime=f"{backend_name};{device}"
+        )
         self._backend_factory = backend_factory
         self.executor: Executor | None = None
         self.scheduler: Scheduler | None = None
@@ -138,6 +143,13 @@ class ModelRunner:
             device=settings.device,
             truncate=settings.truncate,
             chunk_overlap=settings.chunk_overlap,
+            calibration=Calibration(
+                spec,
+                cache_dir=cache_dir,
+                runtime=f"{kind};{settings.precision};{settings.device}",
+                texts_path=settings.calibration_texts,
+                ranges_path=settings.int8_ranges,
+            ),
         )
 
     def load(self) -> None:

@@ -173,6 +173,20 @@ def test_matryoshka_dimensions_list(tmp_path: Path) -> None:
         load_models_file(bad, ModelSettings())
 
 
+def test_calibration_files_are_relative_to_the_models_file(tmp_path: Path) -> None:
+    config = tmp_path / "conf" / "models.json"
+    config.parent.mkdir()
+    entries = [
+        {"id": "a", "calibration_texts": "texts/sample.txt"},
+        {"id": "b", "int8_ranges": "/abs/ranges.npy"},
+    ]
+    config.write_text(json.dumps({"models": entries}))
+    first, second = load_models_file(config, ModelSettings())
+    assert first.calibration_texts == config.parent / "texts" / "sample.txt"
+    assert first.int8_ranges is None
+    assert second.int8_ranges == Path("/abs/ranges.npy")
+
+
 async def test_declared_matryoshka_sizes_restrict_dimensions(bundled_spec: object) -> None:
     import dataclasses
 

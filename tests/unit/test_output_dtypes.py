@@ -69,7 +69,41 @@ def test_bfloat16_base64_is_the_upper_half_of_float32() -> None:
 def test_checks() -> None:
     assert check_output_dtype(None) == "float32"
     assert check_output_dtype("ubinary") == "ubinary"
-    with pytest.raises(InvalidRequest, match="not served yet"):
-        check_output_dtype("int8")
+    assert check_output_dtype("int8") == "int8"
     with pytest.raises(InvalidRequest, match="must be one of"):
         check_output_dtype("float64")
+
+
+def calibration_ranges() -> np.ndarray:
+    """Ranges from other vectors, one dimension of zero width, a few values of VECTORS outside."""
+    sample = RNG.standard_normal((200, 384)).astype(np.float32)
+    sample[:, 3] = 0.25
+    return np.vstack((sample.min(axis=0), sample.max(axis=0)))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8"])
+def test_int8_matches_sentence_transformers_with_the_same_ranges(dtype: str) -> None:
+    ranges = calibration_ranges()
+    vectors = VECTORS * 1.5  # some values fall outside the ranges: clipped, never wrapped
+    assert (vectors < ranges[0]).any() and (vectors > ranges[1]).any()
+    quantized = convert(vectors, dtype, ranges)
+    assert quantized.dtype == np.dtype(dtype) and quantized.shape == vectors.shape
+    assert np.array_equal(quantized, quantize_embeddings(vectors, precision=dtype, ranges=ranges))
+    low = 0 if dtype == "uint8" else -128
+    assert quantized.min() == low and quantized.max() == low + 255
+
+
+def test_int8_is_uint8_offset_and_needs_ranges() -> None:
+    ranges = calibration_ranges()
+    unsigned = convert(VECTORS, "uint8", ranges).astype(np.int16)
+    assert np.array_equal(convert(VECTORS, "int8", ranges), (unsigned - 128).astype(np.int8))
+    with pytest.raises(ValueError, match="calibrated ranges"):
+        convert(VECTORS, "int8")
+
+
+@pytest.mark.parametrize(("dtype", "numpy_type"), [("int8", "i1"), ("uint8", "u1")])
+def test_int8_base64_is_one_byte_per_dimension(dtype: str, numpy_type: str) -> None:
+    rows = convert(VECTORS, dtype, calibration_ranges())
+    raw = base64.b64decode(encode_rows(rows, "base64", dtype)[0])
+    assert len(raw) == 384
+    assert np.array_equal(np.frombuffer(raw, dtype=numpy_type), rows[0])

@@ -183,6 +183,22 @@ class ModelSettings(BaseModel):
             default_text="declared",
         ),
     ] = None
+    calibration_texts: Annotated[
+        Path | None,
+        Setting(
+            "int8/uint8 outputs: a text file (one text per line, like what the model will serve) "
+            "whose vectors set each dimension's range, instead of the built-in multilingual sample",
+            default_text="built-in",
+        ),
+    ] = None
+    int8_ranges: Annotated[
+        Path | None,
+        Setting(
+            "int8/uint8 outputs: fixed ranges instead of calibrating, as .npy or JSON "
+            "[[minima], [maxima]] with one value per dimension of the model's vectors",
+            default_text="calibrated",
+        ),
+    ] = None
     trust_remote_code: Annotated[
         bool,
         Setting(

@@ -15,6 +15,7 @@ from embedserve.settings.model import BatchingLimits, ModelSettings
 
 MODEL_KEYS = tuple(option.name for option in declared(ModelSettings))
 LIMIT_KEYS = tuple(option.name for option in declared(BatchingLimits))
+FILE_KEYS = ("calibration_texts", "int8_ranges")
 ENTRY_KEYS = ("id", "aliases", "path", *MODEL_KEYS, *LIMIT_KEYS)
 _FLAGS = {o.name: o.flag for m in (ModelSettings, BatchingLimits) for o in declared(m)}
 
@@ -61,6 +62,9 @@ def _entry(raw: Any, index: int, defaults: ModelSettings, base: Path) -> ModelSe
     data.update({key: raw[key] for key in MODEL_KEYS if key in raw})
     data["limits"].update({key: raw[key] for key in LIMIT_KEYS if key in raw})
     data["path"] = str(path) if path else None
+    for key in FILE_KEYS:  # like `path`, relative to the models file
+        if isinstance(raw.get(key), str) and raw[key]:
+            data[key] = str(base / Path(raw[key]).expanduser())
     data["served_names"] = _names(raw, path, where)
 
     def named(field: str) -> str:
