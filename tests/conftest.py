@@ -93,12 +93,19 @@ def fake_runner(
     limits: BatchingLimits | None = None,
     delay_s: float = 0.0,
     fail_token_id: int | None = None,
+    cache_entries: int = 0,
 ) -> tuple[ModelRunner, FakeBackend]:
     """A runner with the real tokenizer and spec of `spec`, and a fake backend."""
     backend = FakeBackend(spec, delay_s=delay_s, fail_token_id=fail_token_id)
     calibration = Calibration(spec, cache_dir=FAKE_CALIBRATION_DIR, runtime="fake")
     runner = ModelRunner(
-        spec, names, lambda: backend, limits=limits, backend_name="fake", calibration=calibration
+        spec,
+        names,
+        lambda: backend,
+        limits=limits,
+        backend_name="fake",
+        calibration=calibration,
+        cache_entries=cache_entries,
     )
     return runner, backend
 

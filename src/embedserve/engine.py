@@ -26,6 +26,7 @@ from embedserve.postprocess import PostProcess
 from embedserve.prompts import prompt_for, resolve_prompt
 from embedserve.quantization import request_ranges
 from embedserve.request_tokens import count_inputs, request_tokens
+from embedserve.result_cache import embed_cached
 from embedserve.runner import ModelInfo, ModelRunner
 from embedserve.settings import ModelSettings, ServerSettings, resolve_cache_dir
 from embedserve.settings.sources import ModelSource, model_settings_for
@@ -232,8 +233,12 @@ class Engine:
                 tokens = await request_tokens(self.tokenizers, runner, params, cut, prompt)
                 assert count == count_inputs(tokens)
                 finish = PostProcess.of(spec, params.dimensions, params.normalize)
-                vectors = await scheduler.embed(
-                    tokens.token_lists, tokens.pooled(finish), remaining_s=deadline - loop.time()
+                vectors = await embed_cached(
+                    scheduler,
+                    runner.result_cache,
+                    tokens.token_lists,
+                    tokens.pooled(finish),
+                    remaining_s=deadline - loop.time(),
                 )
                 ranges = None
                 if dtype in CALIBRATED:

@@ -23,10 +23,11 @@ CALIBRATION_ROW_TOKENS = 64
 
 
 def pad_batch(
-    token_lists: Sequence[Sequence[int]], pad_id: int, side: str = "right"
+    token_lists: Sequence[Sequence[int]], pad_id: int, side: str = "right", width: int = 0
 ) -> tuple[IntArray, IntArray]:
-    """Pad token lists into `(input_ids, attention_mask)` int64 matrices, left or right."""
-    width = max(len(ids) for ids in token_lists)
+    """Pad token lists into `(input_ids, attention_mask)` int64 matrices, left or right, as
+    wide as the longest list (or `width`, if wider)."""
+    width = max(width, *(len(ids) for ids in token_lists))
     input_ids = np.full((len(token_lists), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(token_lists), width), dtype=np.int64)
     for row, ids in enumerate(token_lists):
@@ -48,18 +49,24 @@ class BatchOutput:
 class Executor:
     """Runs batches of token lists through one loaded model (from one thread at a time)."""
 
-    def __init__(self, backend: Backend, spec: ModelSpec) -> None:
+    def __init__(self, backend: Backend, spec: ModelSpec, *, deterministic: bool = False) -> None:
         self.backend = backend
         self.spec = spec
+        self.deterministic = deterministic  # project row by row: a row's result is its own
         self._project = projection(spec.dense_dirs)  # the sentence-transformers Dense head
 
-    def run(self, token_lists: Sequence[Sequence[int]]) -> BatchOutput:
-        """Pad with the model's pad id on its padding side, forward, pool, project."""
-        input_ids, mask = pad_batch(token_lists, self.spec.pad_token_id, self.spec.padding_side)
+    def run(self, token_lists: Sequence[Sequence[int]], *, width: int = 0) -> BatchOutput:
+        """Pad with the model's pad id on its padding side (to `width` at least), forward, pool,
+        project."""
+        spec = self.spec
+        input_ids, mask = pad_batch(token_lists, spec.pad_token_id, spec.padding_side, width)
         hidden = self.backend.forward(input_ids, mask)
-        pooled = pool(hidden, mask, self.spec.pooling)
+        pooled = pool(hidden, mask, spec.pooling)
         if self._project is not None:
-            pooled = self._project(pooled)
+            if self.deterministic:  # a matrix product's rows may depend on how many there are
+                pooled = np.concatenate([self._project(row[None]) for row in pooled])
+            else:
+                pooled = self._project(pooled)
         return BatchOutput(pooled, int(mask.sum()), int(mask.size))
 
     def probe(self) -> None:

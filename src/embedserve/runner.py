@@ -21,12 +21,14 @@ from embedserve.models import (
     load_model_spec,
 )
 from embedserve.prompts import input_type_mapping
+from embedserve.result_cache import ResultCache
 from embedserve.scheduler import Scheduler
 from embedserve.settings import BatchingLimits, ModelSettings, auto, resolve_cache_dir
 from embedserve.stats import RequestStats
 from embedserve.tokenization import TextTokenizer
 
 log = logging.getLogger(__name__)
+DETERMINISTIC_BUCKET = 4  # deterministic mode pads each input to a multiple of this
 BackendFactory = Callable[[], Backend]
 
 
@@ -65,6 +67,8 @@ class ModelRunner:
         truncate: str = "NONE",
         chunk_overlap: int = 0,
         calibration: Calibration | None = None,
+        deterministic: bool = False,
+        cache_entries: int = 0,
     ) -> None:
         if not names:
             raise ValueError("a model needs at least one served name")
@@ -76,6 +80,8 @@ class ModelRunner:
         self.device = device
         self.truncate = truncate  # what over-long inputs get when a request does not say
         self.chunk_overlap = chunk_overlap  # CHUNK: tokens shared by consecutive windows
+        self.deterministic = deterministic  # inputs padded to buckets of their own length
+        self.result_cache = ResultCache(cache_entries) if cache_entries else None
         room = spec.max_length - self.tokenizer.num_special_tokens
         if chunk_overlap >= room:
             raise ValueError(
@@ -143,6 +149,8 @@ class ModelRunner:
             device=settings.device,
             truncate=settings.truncate,
             chunk_overlap=settings.chunk_overlap,
+            deterministic=auto.deterministic(settings),
+            cache_entries=settings.cache_entries,
             calibration=Calibration(
                 spec,
                 cache_dir=cache_dir,
@@ -155,7 +163,7 @@ class ModelRunner:
     def load(self) -> None:
         """Load the backend, warm it up with one batch, start the scheduler (blocking)."""
         started = time.perf_counter()
-        executor = Executor(self._backend_factory(), self.spec)
+        executor = Executor(self._backend_factory(), self.spec, deterministic=self.deterministic)
         executor.run(self.tokenizer.encode(["warm up the model"]))
         limits = self.limits
         speed = executor.measure_tokens_per_second(limits.max_batch_tokens)
@@ -169,6 +177,7 @@ class ModelRunner:
             tokens_per_second=speed,
             max_failed_batches=limits.max_failed_batches,
             name=self.id,
+            bucket=DETERMINISTIC_BUCKET if self.deterministic else 0,
         )
         scheduler.start()
         self.executor, self.scheduler = executor, scheduler

@@ -10,9 +10,13 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
+from embedserve.backends import create_backend
+from embedserve.executor import Executor
 from embedserve.models import load_model_spec
+from embedserve.scheduler.batching import bucket_length
 from embedserve.settings import ModelSettings
 from embedserve.testing import embed_in_process
+from embedserve.tokenization import TextTokenizer
 from tests.models.tiny_models import build_dense_model
 
 TEXTS = [
@@ -67,3 +71,21 @@ def test_dense_models_match_sentence_transformers(
     np.testing.assert_allclose(
         np.linalg.norm(served, axis=1), np.linalg.norm(reference, axis=1), rtol=1e-4
     )
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_deterministic_rows_are_their_own_with_a_dense_head(
+    dense_models: dict[str, Path], backend: str, onnx_cache_dir: Path
+) -> None:
+    """With a Dense head too, a text's bytes in a deterministic batch equal its bytes alone."""
+    spec = load_model_spec(dense_models["tanh+normalize"])
+    backend_ = create_backend(backend, spec, device="cpu", cache_dir=onnx_cache_dir)
+    executor = Executor(backend_, spec, deterministic=True)
+    ids = TextTokenizer(spec).encode(TEXTS)
+    widths = {bucket_length(len(row), 16, spec.max_length) for row in ids}
+    for width in widths:
+        group = [row for row in ids if bucket_length(len(row), 16, spec.max_length) == width]
+        together = executor.run(group * 3, width=width).vectors
+        for position, row in enumerate(group):
+            alone = executor.run([row], width=width).vectors[0]
+            assert together[position].tobytes() == alone.tobytes()

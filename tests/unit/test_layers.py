@@ -16,7 +16,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tokenization", "input_checks", "prompts", "truncation", "backends"),
     ("executor",),
     ("scheduler",),
-    ("calibration", "runner"),
+    ("calibration", "result_cache", "runner"),
     ("tokenizer_pool", "request_tokens", "quantization", "engine"),
     ("library", "verify", "export", "bench"),
     ("api", "testing"),

@@ -42,6 +42,11 @@ _REQUEST_COUNTERS = {  # RequestStats field -> (metric name, help)
     "timeouts": ("embedserve_request_timeouts", "requests answered 504: past their deadline"),
     "cancelled": ("embedserve_client_disconnects", "requests whose client hung up (499)"),
 }
+_CACHE_COUNTERS = {  # CacheStats field -> (metric name, help)
+    "hits": ("embedserve_result_cache_hits", "inputs answered without the model (cached)"),
+    "misses": ("embedserve_result_cache_misses", "inputs the model computed (cache on)"),
+    "evictions": ("embedserve_result_cache_evictions", "cached vectors dropped (least recent)"),
+}
 _HISTOGRAMS = {  # stats attribute -> (metric name, help)
     "queue_wait": ("embedserve_queue_wait_seconds", "time an input waited to enter a batch"),
     "inference": ("embedserve_inference_seconds", "forward pass and pooling time per batch"),
@@ -79,6 +84,19 @@ class _SchedulerCollector(Collector):
             for runner in runners:
                 family.add_metric([runner.id], getattr(runner.request_stats, field))
             yield family
+        cached = [runner for runner in runners if runner.result_cache is not None]
+        for field, (name, help_text) in _CACHE_COUNTERS.items():
+            family = CounterMetricFamily(name, help_text, labels=["model"])
+            for runner in cached:
+                assert runner.result_cache is not None
+                family.add_metric([runner.id], getattr(runner.result_cache.stats, field))
+            yield family
+        entries = GaugeMetricFamily(
+            "embedserve_result_cache_entries", "vectors held by the result cache", labels=["model"]
+        )
+        for runner in cached:
+            entries.add_metric([runner.id], len(runner.result_cache or ()))
+        yield entries
         for field, (name, help_text) in _HISTOGRAMS.items():
             series = [
                 (runner.id, getattr(stats, field))

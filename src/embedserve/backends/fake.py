@@ -40,6 +40,7 @@ class FakeBackend:
         self.fail_token_id = fail_token_id
         self.kill_token_id = kill_token_id
         self.seen: list[list[int]] = []
+        self.widths: list[int] = []  # the padded width of each batch
         self.batches = 0
         self._lock = threading.Lock()
         self._freqs = np.arange(1, self.dimension + 1, dtype=np.float32) * np.float32(0.37)
@@ -49,6 +50,7 @@ class FakeBackend:
         per token order."""
         with self._lock:
             self.batches += 1
+            self.widths.append(int(input_ids.shape[1]))
             self.seen.extend(
                 row[mask > 0].tolist() for row, mask in zip(input_ids, attention_mask, strict=True)
             )

@@ -40,10 +40,14 @@ class Scheduler:
         max_failed_batches: int = 5,
         probe_interval_s: float = 2.0,
         name: str = "model",
+        bucket: int = 0,
     ) -> None:
         self._executor = executor
         self._admission = AdmissionPolicy(max_queue_tokens, max_queue_seconds, max_batch_tokens)
-        self._shape = BatchShape(max_batch_tokens, max_batch_size, max(window, 1), max_padding)
+        window, max_length = max(window, 1), executor.spec.max_length
+        self._shape = BatchShape(
+            max_batch_tokens, max_batch_size, window, max_padding, bucket, max_length
+        )
         self._speed = SpeedMeter(tokens_per_second or 10_000.0)
         self._max_failed_batches = max_failed_batches
         self._probe_interval_s = probe_interval_s
@@ -235,7 +239,8 @@ class Scheduler:
         """Run one batch; any failure fails this batch's requests only."""
         started = time.perf_counter()
         try:
-            output = self._executor.run([item.token_ids for item in batch])
+            width = self._shape.width(max(len(item.token_ids) for item in batch))
+            output = self._executor.run([item.token_ids for item in batch], width=width)
             seconds = time.perf_counter() - started
             self.stats.record_batch(len(batch), output.real_tokens, output.padded_tokens, seconds)
             self._speed.record(output.real_tokens, seconds)
@@ -275,12 +280,8 @@ class Scheduler:
             self._unready = reason
             self.stats.unready_events += 1
             pending = self._drain_pending()
-        log.error(
-            "model %s is not ready: %s; probing every %.0fs",
-            self.name,
-            reason,
-            self._probe_interval_s,
-        )
+        every = self._probe_interval_s
+        log.error("model %s is not ready: %s; probing every %.0fs", self.name, reason, every)
         for item in pending:
             item.request.fail(NotReady(f"the model {self.name!r} is not ready: {reason}"))
 

@@ -26,6 +26,14 @@ def backend(settings: ModelSettings) -> str:
     return "torch" if settings.device == "cuda" else "onnx"
 
 
+def deterministic(settings: ModelSettings) -> bool:
+    """On by default on CPU, where it costs nothing measurable (docs/benchmarks.md); off on
+    CUDA, where it is not measured yet."""
+    if settings.deterministic is not None:
+        return settings.deterministic
+    return settings.device == "cpu"
+
+
 def max_padding(limits: BatchingLimits, device: str) -> float:
     """The padding share of a batch: the setting, else the device's measured best."""
     return limits.max_padding or (CUDA_MAX_PADDING if device == "cuda" else CPU_MAX_PADDING)

@@ -157,6 +157,24 @@ class ModelSettings(BaseModel):
         Setting("with CHUNK: tokens each window shares with the previous one"),
         Field(ge=0),
     ] = 0
+    deterministic: Annotated[
+        bool | None,
+        Setting(
+            "byte-identical vectors for an input whatever it is batched with: each input is "
+            "padded to a width its own length decides (a multiple of 4) and batched only with "
+            "inputs of that width",
+            default_text="on for cpu",
+        ),
+    ] = None
+    cache_entries: Annotated[
+        int,
+        Setting(
+            "result cache: the vectors of this many recent distinct inputs kept (an LRU keyed "
+            "by the exact token ids fed to the model); a repeated input skips the model and "
+            "gets the same bytes a miss would; 0 = off"
+        ),
+        Field(ge=0),
+    ] = 4096
     matryoshka: Annotated[
         bool,
         Setting("declare the model matryoshka-trained: accept `dimensions` below the native size"),

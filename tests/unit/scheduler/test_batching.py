@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embedserve.executor import pad_batch
-from embedserve.scheduler.batching import select_batch
+from embedserve.scheduler.batching import BatchShape, bucket_length, select_batch
 
 
 def padded_cost(lengths: Sequence[int]) -> int:
@@ -237,3 +237,37 @@ def test_padding_limit_splits_mixed_lengths() -> None:
         lengths, max_batch_tokens=4096, max_batch_size=512, window=1024, max_padding=0.25
     )
     assert sorted(tight) == [0, 2, 4]  # the short ones, with the oldest item
+
+
+def test_bucket_length_is_decided_by_the_length_alone() -> None:
+    assert [bucket_length(n, 16, 256) for n in (1, 15, 16, 17, 250, 256)] == [
+        16,
+        16,
+        16,
+        32,
+        256,
+        256,
+    ]
+    assert bucket_length(510, 16, 514) == 512 and bucket_length(513, 16, 514) == 514
+
+
+def test_pad_batch_to_a_given_width() -> None:
+    ids, mask = pad_batch([[1], [2, 3]], pad_id=0, width=4)
+    np.testing.assert_array_equal(ids, [[1, 0, 0, 0], [2, 3, 0, 0]])
+    assert mask.sum() == 3
+    assert pad_batch([[1, 2, 3]], pad_id=0, width=2)[0].shape == (1, 3)  # never cuts
+
+
+@settings(max_examples=200, deadline=None)
+@given(lengths=lengths_strategy, max_batch_tokens=budget_strategy, window=window_strategy)
+def test_deterministic_batches_hold_one_bucket(
+    lengths: list[int], max_batch_tokens: int, window: int
+) -> None:
+    shape = BatchShape(max_batch_tokens, 64, window, 0.05, bucket=16, max_length=1024)
+    remaining = list(range(len(lengths)))
+    while remaining:
+        picked = shape.select([lengths[i] for i in remaining])
+        assert picked and 0 in picked  # the oldest is always served
+        widths = {shape.width(lengths[remaining[p]]) for p in picked}
+        assert len(widths) == 1 and widths.pop() % 16 == 0
+        remaining = [item for p, item in enumerate(remaining) if p not in set(picked)]

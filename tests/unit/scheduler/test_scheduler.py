@@ -171,3 +171,24 @@ async def test_full_queue_refuses_before_any_work(slow: tuple[Scheduler, FakeBac
     assert refused.value.retry_after_s >= 1
     await asyncio.gather(running, queued)
     scheduler.check_admission()
+
+
+async def test_deterministic_mode_pads_to_buckets_and_keeps_vectors(
+    bundled_spec: ModelSpec,
+) -> None:
+    """Each batch is one bucket, padded to its multiple of 16; vectors equal the plain mode's
+    (the fake backend ignores padding)."""
+    scheduler, backend = make_scheduler(bundled_spec, delay_s=0.02, bucket=16)
+    plain, _ = make_scheduler(bundled_spec)
+    scheduler.start()
+    plain.start()
+    try:
+        requests = [[[7] * length] for length in (3, 20, 5, 40, 17, 16, 1)]
+        results = await asyncio.gather(*(scheduler.embed(r, l2_normalize) for r in requests))
+        expected = [await plain.embed(r, l2_normalize) for r in requests]
+    finally:
+        scheduler.stop()
+        plain.stop()
+    assert all(np.array_equal(a, b) for a, b in zip(results, expected, strict=True))
+    assert backend.widths and all(width % 16 == 0 for width in backend.widths)
+    assert set(backend.widths) == {16, 32, 48}

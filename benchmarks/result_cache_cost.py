@@ -1,0 +1,95 @@
+"""The result cache: latency of a hit against a miss, and tokens/s on texts that never repeat
+with the cache on (filling and evicting) and off, same run."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+from engine_load import compare_engines
+
+from embedserve.bench.workloads import generate_texts
+from embedserve.engine import Engine
+from embedserve.settings import default_cache_dir
+
+SHAPES = [(1, 256), (8, 16), (32, 4)]
+ENTRIES = 4096
+LATENCY_SAMPLES = 60
+
+
+async def latency_ms(engine: Engine, batches: list[list[str]]) -> float:
+    """Median milliseconds of `engine.embed` over `batches`, one at a time."""
+    times = []
+    for texts in batches:
+        started = time.perf_counter()
+        await engine.embed(texts)
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+async def hit_latency(engine: Engine, size: int, kind: str) -> dict[str, float]:
+    """One request of `size` texts: every text new (misses) against the same texts again."""
+    fresh = generate_texts(kind, size * LATENCY_SAMPLES, seed=11)
+    misses = [fresh[i : i + size] for i in range(0, len(fresh), size)]
+    miss = await latency_ms(engine, misses)
+    hit = await latency_ms(engine, misses)  # the same requests again: every text cached
+    return {"texts": size, "miss_ms": miss, "hit_ms": hit}
+
+
+async def result_cache_cost(texts: int, repeats: int) -> dict[str, Any]:
+    """Hit and miss latency, then throughput with the cache on and off on unrepeated texts."""
+    cache_dir = default_cache_dir()
+    async with (
+        Engine.from_models(cache_dir=cache_dir, cache_entries=0) as off,
+        Engine.from_models(cache_dir=cache_dir, cache_entries=ENTRIES) as on,
+    ):
+        latency = [await hit_latency(on, 1, "short"), await hit_latency(on, 32, "mixed")]
+        runs = [generate_texts("mixed", texts, seed=100 + run) for run in range(repeats)]
+        rows = await compare_engines({"off": off, "on": on}, runs, SHAPES)
+        cache = on.runners[0].result_cache
+        assert cache is not None
+        stats = {"hits": cache.stats.hits, "misses": cache.stats.misses}
+    for row in rows:
+        rates = row["tokens_per_s"]
+        row["cost"] = 1 - rates["on"] / rates["off"]
+    return {
+        "entries": ENTRIES,
+        "texts": texts,
+        "repeats": repeats,
+        "latency": latency,
+        "rows": rows,
+        "counters": stats,
+    }
+
+
+def render_cache(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"### Result cache ({result['entries']} entries): hit latency, in-process",
+        "",
+        "| request | miss (ms, median) | hit (ms, median) |",
+        "|---|---:|---:|",
+    ]
+    for row in result["latency"]:
+        lines.append(f"| {row['texts']} texts | {row['miss_ms']:.2f} | {row['hit_ms']:.2f} |")
+    lines += [
+        "",
+        f"Throughput without repeats: {result['repeats']} runs of {result['texts']} new mixed "
+        "texts each (the cache fills, then evicts), median:",
+        "",
+        "| clients x texts/request | cache off: tokens/s | cache on: tokens/s | cost |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        rates = row["tokens_per_s"]
+        lines.append(
+            f"| {row['clients']} x {row['texts_per_request']} | {rates['off']:,.0f} | "
+            f"{rates['on']:,.0f} | {row['cost']:+.1%} |"
+        )
+    counters = result["counters"]
+    lines += [
+        "",
+        f"Cache counters at the end: {counters['hits']} hits, {counters['misses']} misses.",
+    ]
+    return lines
