@@ -56,9 +56,12 @@ def running(
 
 
 def embedserve_server(cache_dir: Path, *extra: str) -> contextlib.AbstractContextManager[Server]:
+    """embedserve with its result cache off: the rows send the same texts again and again, and
+    the peers have no cache (the cache has rows of its own in `vector_controls.py`)."""
     port = free_port()
     command = [sys.executable, "-m", "embedserve", "serve", "--port", str(port)]
-    command += ["--cache-dir", str(cache_dir), "--log-level", "warning", *extra]
+    command += ["--cache-dir", str(cache_dir), "--log-level", "warning", "--cache-entries", "0"]
+    command += extra
     return running("embedserve", command, port, path="/v1/embeddings", model=BUNDLED_MODEL_ID)
 
 

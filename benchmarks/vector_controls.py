@@ -35,7 +35,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         print("compact outputs ...", flush=True)
         result["compact"] = await compact_outputs(engine, args.docs, args.queries)
     print("--deterministic ...", flush=True)
-    result["deterministic"] = await deterministic_cost(args.texts, args.repeats)
+    result["deterministic"] = await deterministic_cost(args.texts, args.repeats + 2)
     print("result cache ...", flush=True)
     result["cache"] = await result_cache_cost(args.texts, args.repeats)
     return result

@@ -50,6 +50,8 @@ class ModelInfo:
     prompts: dict[str, str]
     default_prompt_name: str | None
     input_types: dict[str, str | None]
+    deterministic: bool
+    cache_entries: int
 
 
 class ModelRunner:
@@ -223,4 +225,6 @@ class ModelRunner:
             prompts=self.spec.prompt_map,
             default_prompt_name=self.spec.default_prompt_name,
             input_types=input_type_mapping(self.spec),
+            deterministic=self.deterministic,
+            cache_entries=self.result_cache.entries if self.result_cache else 0,
         )

@@ -57,3 +57,11 @@ async def test_counters_and_evictions(cached: tuple[httpx.AsyncClient, FakeBacke
     assert metric(page, "embedserve_result_cache_evictions_total", model=MODEL) == 1
     assert metric(page, "embedserve_result_cache_entries", model=MODEL) == 2
     assert len(backend.seen) - before == 3
+
+
+async def test_models_list_shows_the_cache_and_mode(
+    cached: tuple[httpx.AsyncClient, FakeBackend],
+) -> None:
+    client, _ = cached
+    (card, *_) = (await client.get("/v1/models")).json()["data"]
+    assert card["cache_entries"] == 2 and card["deterministic"] is False

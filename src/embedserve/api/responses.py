@@ -87,6 +87,8 @@ class ModelCard(TypedDict):
     input_types: Annotated[
         dict[str, str | None], Field(description="input_type -> the prompt name it selects")
     ]
+    deterministic: Annotated[bool, Field(description="vectors independent of batching")]
+    cache_entries: Annotated[int, Field(description="result cache size (0: off)")]
 
 
 class ModelList(TypedDict):
@@ -186,6 +188,8 @@ def model_card(info: ModelInfo, name: str) -> ModelCard:
         prompts=info.prompts,
         default_prompt_name=info.default_prompt_name,
         input_types=info.input_types,
+        deterministic=info.deterministic,
+        cache_entries=info.cache_entries,
     )
 
 
