@@ -70,7 +70,7 @@ async def result_cache_cost(texts: int, repeats: int) -> dict[str, Any]:
     }
 
 
-def cache_bookkeeping_us(engine: Engine, texts: list[str]) -> float:
+def cache_bookkeeping_us(engine: Engine, texts: list[str]) -> dict[str, float]:
     """Microseconds the cache adds to one new input: its key, a failed lookup, and storing its
     vector (evicting another), measured alone, without the noise of the forward pass."""
     runner = engine.runners[0]
@@ -83,7 +83,9 @@ def cache_bookkeeping_us(engine: Engine, texts: list[str]) -> float:
         keys = [cache_key(ids) for ids in token_lists[start : start + 16]]
         cache.get_many(keys)
         cache.put_many(keys, rows[start : start + 16])
-    return 1e6 * (time.perf_counter() - started) / len(texts)
+    seconds = time.perf_counter() - started
+    mean_tokens = sum(len(ids) for ids in token_lists) / len(texts)
+    return {"us_per_input": 1e6 * seconds / len(texts), "mean_tokens": mean_tokens}
 
 
 def render_cache(result: dict[str, Any]) -> list[str]:
@@ -110,9 +112,16 @@ def render_cache(result: dict[str, Any]) -> list[str]:
             f"| {row['clients']} x {row['texts_per_request']} | {rates['off']:,.0f} | "
             f"{rates['on']:,.0f} | {row['cost']:+.1%} |"
         )
-    counters = result["counters"]
+    counters, book = result["counters"], result["bookkeeping_us"]
+    slowest = min(r["tokens_per_s"]["off"] for r in result["rows"])
+    compute_us = 1e6 * book["mean_tokens"] / slowest
     lines += [
         "",
         f"Cache counters at the end: {counters['hits']} hits, {counters['misses']} misses.",
+        "",
+        f"Cache bookkeeping alone (key, failed lookup, store and evict): "
+        f"{book['us_per_input']:.1f} µs per new input, against {compute_us / 1000:.1f} ms of "
+        f"compute for an input of the mean length ({book['mean_tokens']:.0f} tokens) at the "
+        f"slowest rate above: {book['us_per_input'] / compute_us:.2%}.",
     ]
     return lines
