@@ -226,5 +226,5 @@ class ModelRunner:
             default_prompt_name=self.spec.default_prompt_name,
             input_types=input_type_mapping(self.spec),
             deterministic=self.deterministic,
-            cache_entries=self.result_cache.entries if self.result_cache else 0,
+            cache_entries=0 if self.result_cache is None else self.result_cache.entries,
         )

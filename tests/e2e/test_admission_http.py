@@ -81,7 +81,8 @@ def _open_loop(server: ServerProcess, rate: float, seconds: float) -> list[tuple
         started = time.monotonic()
         response = httpx.post(
             server.base_url + "/v1/embeddings",
-            json={"input": [f"open loop text number {index} " * 8] * 4},
+            # Four different texts: repeats within a request are computed once.
+            json={"input": [f"open loop text {index} part {part} " * 8 for part in range(4)]},
             timeout=60,
         )
         with lock:
