@@ -31,12 +31,14 @@ def _client(server: ServerProcess, stop: threading.Event, out: Outcomes, t0: lis
     # One connection per request (`connection: close`), as a load balancer's retries would
     # see it: each request is either refused at connect or answered.
     headers = {"connection": "close"}
+    number = 0
     while not stop.is_set():
         sent = time.monotonic()
+        number += 1  # new texts each time: the result cache would answer repeats at once
         try:
             response = httpx.post(
                 server.base_url + EMBED,
-                json={"input": ["drain me", "and me too"]},
+                json={"input": [f"drain me {sent}", f"and me too {number}"]},
                 headers=headers,
                 timeout=30,
             )
