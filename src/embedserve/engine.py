@@ -216,7 +216,7 @@ class Engine:
         spec, limits = runner.spec, runner.limits
         count = check_inputs(params.texts, params.token_ids, limits.max_client_batch_size)
         check_dimensions(params.dimensions, spec)
-        dtype = check_output_dtype(params.output_dtype)
+        dtypes = [check_output_dtype(d) for d in params.output_dtypes or (params.output_dtype,)]
         cut = resolve_truncation(
             params.truncate,
             params.truncate_prompt_tokens,
@@ -241,7 +241,7 @@ class Engine:
                     remaining_s=deadline - loop.time(),
                 )
                 ranges = None
-                if dtype in CALIBRATED:
+                if any(dtype in CALIBRATED for dtype in dtypes):
                     ranges = await request_ranges(
                         self.tokenizers, runner, finish, vectors.shape[1], self.request_timeout_s
                     )
@@ -254,11 +254,13 @@ class Engine:
         except asyncio.CancelledError:
             runner.request_stats.cancelled += 1
             raise
+        converted = {dtype: convert(vectors, dtype, ranges) for dtype in dtypes}
         return EmbedResult(
             model=params.model or runner.id,
-            vectors=convert(vectors, dtype, ranges),
+            vectors=converted[dtypes[0]],
             prompt_tokens=tokens.total,
-            dtype=dtype,
+            dtype=dtypes[0],
+            by_dtype=converted,
         )
 
     async def tokenize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -20,7 +20,8 @@ class EmbedParams:
     input_type: str | None = None  # query / document / ... (see `prompts.INPUT_TYPES`)
     prompt_name: str | None = None  # any prompt the model declares
     normalize: bool | None = None  # None: the model's; False: the pooled vector as it is
-    output_dtype: str | None = None  # float32 (None) / float16 / bfloat16 / binary / ubinary
+    output_dtype: str | None = None  # float32 (None) / float16 / bfloat16 / int8 / ... / ubinary
+    output_dtypes: tuple[str, ...] = ()  # several at once (Cohere's `embedding_types`)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class EmbedResult:
     vectors: Any  # (n, dim) float32, or the request's `output_dtype`
     prompt_tokens: int
     dtype: str = "float32"
+    by_dtype: dict[str, Any] = field(default_factory=dict)  # every dtype asked for -> vectors
 
 
 @dataclass(frozen=True)

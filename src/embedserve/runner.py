@@ -71,6 +71,7 @@ class ModelRunner:
         calibration: Calibration | None = None,
         deterministic: bool = False,
         cache_entries: int = 0,
+        precision: str = "fp32",
     ) -> None:
         if not names:
             raise ValueError("a model needs at least one served name")
@@ -79,6 +80,7 @@ class ModelRunner:
         self.tokenizer = TextTokenizer(spec)
         self.limits = limits or BatchingLimits()
         self.backend_name = backend_name
+        self.precision = precision
         self.device = device
         self.truncate = truncate  # what over-long inputs get when a request does not say
         self.chunk_overlap = chunk_overlap  # CHUNK: tokens shared by consecutive windows
@@ -153,6 +155,7 @@ class ModelRunner:
             chunk_overlap=settings.chunk_overlap,
             deterministic=auto.deterministic(settings),
             cache_entries=settings.cache_entries,
+            precision=settings.precision,
             calibration=Calibration(
                 spec,
                 cache_dir=cache_dir,

@@ -20,6 +20,7 @@ class TokenizerPool:
     """The engine's tokenizer threads, shared by every model."""
 
     def __init__(self, threads: int, max_chars: int) -> None:
+        self.threads = threads
         self._pool = ThreadPoolExecutor(threads, "embedserve-tokenize")
         self.max_chars = max_chars
         self.chars_in_flight = 0

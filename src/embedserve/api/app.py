@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 import embedserve
+from embedserve.api.dialects import ROUTERS, DialectErrors
 from embedserve.api.errors import domain_error_response, error_response
 from embedserve.api.handling import RequestSlots
 from embedserve.api.metrics import Metrics
@@ -96,6 +97,8 @@ def create_app(
     app.state.slots = RequestSlots(settings.max_concurrent_requests)
     app.router.redirect_slashes = False  # the middleware strips trailing slashes instead
     app.include_router(router)
+    for dialect in ROUTERS:
+        app.include_router(dialect)
     install_openapi(app, auth=bool(settings.api_keys))
     app.add_exception_handler(EmbedServeError, _on_domain_error)
     app.add_exception_handler(HTTPException, _on_http_error)
@@ -107,6 +110,7 @@ def create_app(
         metrics=app.state.metrics,
         body_timeout_s=settings.body_timeout_s,
     )
+    app.add_middleware(DialectErrors)  # outside the one above: its 401/413/429 are reshaped
     if settings.cors_allow_origins:  # outermost: preflights are answered before auth
         app.add_middleware(
             CORSMiddleware,
