@@ -52,6 +52,19 @@ def test_cohere_client_v2(
     assert response.meta.billed_units.input_tokens > 0
 
 
+def test_cohere_rerank(real_server: ServerProcess, client: openai.OpenAI) -> None:
+    """An embedding model reranks by cosine (vLLM's behaviour), best first, `top_n` kept."""
+    co = cohere.ClientV2(api_key="unused", base_url=real_server.base_url, timeout=TIMEOUT_S)
+    query, documents = TEXTS[1], TEXTS[2:] + TEXTS[:1]
+    response = co.rerank(model=MODEL_ID, query=query, documents=documents, top_n=2)
+    vectors = embed_vectors(client.embeddings.create(model=MODEL_ID, input=[query, *documents]))
+    cosines = vectors[1:] @ vectors[0]
+    best = list(np.argsort(-cosines, kind="stable")[:2])
+    assert [result.index for result in response.results] == best
+    scores = [result.relevance_score for result in response.results]
+    assert np.allclose(scores, cosines[best], atol=1e-5)
+
+
 def test_ollama_client(real_server: ServerProcess, expected: np.ndarray) -> None:
     client = ollama.Client(host=real_server.base_url, timeout=TIMEOUT_S)
     response = client.embed(model=MODEL_ID, input=TEXTS)

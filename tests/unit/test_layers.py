@@ -18,6 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("scheduler",),
     ("calibration", "result_cache", "runner"),
     ("tokenizer_pool", "request_tokens", "quantization", "engine"),
+    ("ranking",),
     ("library", "verify", "export", "bench"),
     ("api", "testing"),
     ("server", "cli", "__main__", "__init__"),

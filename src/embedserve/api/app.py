@@ -20,6 +20,7 @@ from embedserve.api.handling import RequestSlots
 from embedserve.api.metrics import Metrics
 from embedserve.api.middleware import RequestContextMiddleware
 from embedserve.api.openapi import install_openapi
+from embedserve.api.rerank import router as rerank_router
 from embedserve.api.routes import router
 from embedserve.api.validation import invalid_request
 from embedserve.engine import Engine
@@ -97,7 +98,7 @@ def create_app(
     app.state.slots = RequestSlots(settings.max_concurrent_requests)
     app.router.redirect_slashes = False  # the middleware strips trailing slashes instead
     app.include_router(router)
-    for dialect in ROUTERS:
+    for dialect in (*ROUTERS, rerank_router):
         app.include_router(dialect)
     install_openapi(app, auth=bool(settings.api_keys))
     app.add_exception_handler(EmbedServeError, _on_domain_error)

@@ -11,7 +11,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TEI_PATHS = frozenset({"/", "/embed", "/info"})
-COHERE_PATHS = frozenset({"/v2/embed"})
+COHERE_PATHS = frozenset({"/v2/embed", "/v2/rerank"})
 OLLAMA_PREFIX = "/api/"
 # TEI: our status -> (its status, its error_type); an empty input is its own type.
 TEI_ERRORS = {
