@@ -30,7 +30,7 @@ class CacheStats:
 
 def cache_key(token_ids: Sequence[int]) -> bytes:
     """The token ids as bytes: equal keys, equal model inputs."""
-    return array.array("q", token_ids).tobytes()
+    return array.array("i", token_ids).tobytes()  # ids are below the vocabulary size
 
 
 class ResultCache:
@@ -45,7 +45,9 @@ class ResultCache:
         self._rows: OrderedDict[bytes, FloatArray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """Vectors held now (no `__len__`: an empty cache must not read as no cache)."""
         return len(self._rows)
 
     def get_many(self, keys: Sequence[bytes]) -> list[FloatArray | None]:

@@ -34,7 +34,7 @@ def test_lru_order_evictions_and_keys() -> None:
     cache.put_many(keys[2:], rows[2:])  # evicts B
     found = cache.get_many(keys)
     assert found[1] is None and np.array_equal(found[2], rows[2])  # type: ignore[arg-type]
-    assert len(cache) == 2 and cache.stats.evictions == 1
+    assert cache.size == 2 and cache.stats.evictions == 1
     with pytest.raises(ValueError, match="at least one"):
         ResultCache(0)
 

@@ -72,30 +72,27 @@ class _SchedulerCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         runners = list(self._runners())
-        loaded = [r for r in runners if r.scheduler is not None]
-        for field, (name, help_text) in _COUNTERS.items():
-            family = CounterMetricFamily(name, help_text, labels=["model"])
-            for runner in loaded:
-                assert runner.scheduler is not None
-                family.add_metric([runner.id], getattr(runner.scheduler.stats, field))
-            yield family
-        for field, (name, help_text) in _REQUEST_COUNTERS.items():
-            family = CounterMetricFamily(name, help_text, labels=["model"])
-            for runner in runners:
-                family.add_metric([runner.id], getattr(runner.request_stats, field))
-            yield family
         cached = [runner for runner in runners if runner.result_cache is not None]
-        for field, (name, help_text) in _CACHE_COUNTERS.items():
-            family = CounterMetricFamily(name, help_text, labels=["model"])
-            for runner in cached:
-                assert runner.result_cache is not None
-                family.add_metric([runner.id], getattr(runner.result_cache.stats, field))
-            yield family
+        groups: list[tuple[dict[str, tuple[str, str]], list[tuple[str, object]]]] = [
+            (_COUNTERS, [(r.id, r.scheduler.stats) for r in runners if r.scheduler is not None]),
+            (_REQUEST_COUNTERS, [(r.id, r.request_stats) for r in runners]),
+            (
+                _CACHE_COUNTERS,
+                [(r.id, r.result_cache.stats) for r in cached if r.result_cache is not None],
+            ),
+        ]
+        for table, samples in groups:  # one counter family per stats field, a sample per model
+            for field, (name, help_text) in table.items():
+                family = CounterMetricFamily(name, help_text, labels=["model"])
+                for model, stats in samples:
+                    family.add_metric([model], getattr(stats, field))
+                yield family
         entries = GaugeMetricFamily(
             "embedserve_result_cache_entries", "vectors held by the result cache", labels=["model"]
         )
         for runner in cached:
-            entries.add_metric([runner.id], len(runner.result_cache or ()))
+            assert runner.result_cache is not None
+            entries.add_metric([runner.id], runner.result_cache.size)
         yield entries
         for field, (name, help_text) in _HISTOGRAMS.items():
             series = [
