@@ -212,3 +212,21 @@ def build_dense_model(root: Path, *, activation: Any, normalize: bool) -> Path:
     target = root / "model"
     SentenceTransformer(modules=modules, device="cpu").save(str(target))
     return target
+
+
+def build_cross_encoder(path: Path, *, seed: int = 0) -> Path:
+    """A 2-layer random `BertForSequenceClassification` with one label and the bundled tokenizer,
+    as sentence-transformers' `CrossEncoder` loads it (work in progress, issue 10 item 1)."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(
+        **_SMALL_SHAPE, max_position_embeddings=MAX_SEQ_LENGTH, pad_token_id=0, num_labels=1
+    )
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(config)
+    path.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    model.save_pretrained(str(path))
+    copy_bundled_tokenizer(path)
+    return path

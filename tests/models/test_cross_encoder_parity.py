@@ -1,0 +1,47 @@
+"""Work in progress (issue 10 item 1): the scoring path planned for cross-encoders, checked
+against sentence-transformers' `CrossEncoder.predict` on a tiny BERT with token types: pairs
+tokenized together with only the document cut, token types derived from the ids, logits through
+the declared activation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from sentence_transformers import CrossEncoder
+from tokenizers import Tokenizer
+from transformers import AutoModelForSequenceClassification
+
+from embedserve.executor import pad_batch
+from embedserve.models.cross_encoder import pair_token_types, score_head
+from tests.models.tiny_models import MAX_SEQ_LENGTH, build_cross_encoder
+
+PAIRS = [
+    ("where do whales live", "whales live in every ocean"),
+    ("where do whales live", "a recipe for bread " * 40),  # cut: only the document
+    ("a short query", "an unrelated passage about trains and bridges"),
+]
+
+
+def test_planned_path_equals_cross_encoder_predict(tmp_path: Path) -> None:
+    path = build_cross_encoder(tmp_path / "ce")
+    expected = CrossEncoder(str(path), device="cpu", max_length=MAX_SEQ_LENGTH).predict(PAIRS)
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer.enable_truncation(MAX_SEQ_LENGTH, strategy="only_second")
+    tokenizer.no_padding()
+    encodings = tokenizer.encode_batch(PAIRS)
+    assert len(encodings[1].ids) == MAX_SEQ_LENGTH
+    ids, mask = pad_batch([e.ids for e in encodings], pad_id=0)
+    types = pair_token_types(ids, sep_id=tokenizer.token_to_id("[SEP]"))
+    model = AutoModelForSequenceClassification.from_pretrained(str(path)).eval()
+    with torch.no_grad():
+        logits = model(
+            input_ids=torch.from_numpy(ids),
+            attention_mask=torch.from_numpy(mask),
+            token_type_ids=torch.from_numpy(types),
+        ).logits.numpy()
+    head = score_head(json.loads((path / "config.json").read_text()))
+    got = head.scores(logits)[:, 0]
+    assert np.allclose(got, expected, atol=1e-5), (got, expected)

@@ -1,0 +1,68 @@
+"""Cross-encoder metadata: detection, the activation sentence-transformers would apply, and the
+token type ids of pairs derived from the ids alone, checked against the tokenizer's own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer
+
+from embedserve.errors import ModelLoadError
+from embedserve.executor import pad_batch
+from embedserve.models import bundled_model_path
+from embedserve.models.cross_encoder import (
+    ScoreHead,
+    is_cross_encoder,
+    pair_token_types,
+    score_head,
+)
+
+
+def test_detection() -> None:
+    assert is_cross_encoder({"architectures": ["BertForSequenceClassification"]})
+    assert is_cross_encoder({"architectures": ["XLMRobertaForSequenceClassification"]})
+    assert not is_cross_encoder({"architectures": ["BertModel"]})
+    assert not is_cross_encoder({})
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"num_labels": 1}, ScoreHead(1, "Sigmoid")),
+        ({"id2label": {"0": "a", "1": "b", "2": "c"}}, ScoreHead(3, "Identity")),
+        (
+            {"sentence_transformers": {"activation_fn": "torch.nn.modules.linear.Identity"}},
+            ScoreHead(1, "Identity"),
+        ),
+        (
+            {"sbert_ce_default_activation_function": "torch.nn.modules.activation.Tanh"},
+            ScoreHead(1, "Tanh"),
+        ),
+    ],
+)
+def test_score_head(config: dict[str, object], expected: ScoreHead) -> None:
+    assert score_head(config) == expected
+
+
+def test_unknown_activation_is_refused() -> None:
+    with pytest.raises(ModelLoadError, match="not supported"):
+        score_head({"sentence_transformers": {"activation_fn": "my.module.Swish"}})
+
+
+def test_activations() -> None:
+    logits = np.array([[0.0, 2.0], [-1.0, 1.0]], dtype=np.float32)
+    assert np.allclose(ScoreHead(2, "Softmax").scores(logits).sum(axis=1), 1.0)
+    assert np.allclose(ScoreHead(1, "Sigmoid").scores(logits[:, :1]), [[0.5], [1 / (1 + np.e)]])
+    assert ScoreHead(1, "Sigmoid").scores(logits, raw=True) is logits
+
+
+def test_pair_token_types_equal_the_tokenizers() -> None:
+    tokenizer = Tokenizer.from_file(str(bundled_model_path() / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    pairs = [("a query", "a longer document text"), ("q", "d"), ("what is it", "it is x")]
+    encodings = tokenizer.encode_batch(pairs)
+    ids, _ = pad_batch([e.ids for e in encodings], pad_id=0)
+    derived = pair_token_types(ids, sep_id=tokenizer.token_to_id("[SEP]"))
+    for row, encoding in enumerate(encodings):
+        assert derived[row, : len(encoding.ids)].tolist() == encoding.type_ids
