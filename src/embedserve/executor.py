@@ -61,6 +61,8 @@ class Executor:
         spec = self.spec
         input_ids, mask = pad_batch(token_lists, spec.pad_token_id, spec.padding_side, width)
         hidden = self.backend.forward(input_ids, mask)
+        if spec.score_head is not None:  # a cross-encoder's logits, one row per pair
+            return BatchOutput(hidden, int(mask.sum()), int(mask.size))
         pooled = pool(hidden, mask, spec.pooling)
         if self._project is not None:
             if self.deterministic:  # a matrix product's rows may depend on how many there are

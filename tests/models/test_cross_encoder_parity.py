@@ -45,3 +45,25 @@ def test_planned_path_equals_cross_encoder_predict(tmp_path: Path) -> None:
     head = score_head(json.loads((path / "config.json").read_text()))
     got = head.scores(logits)[:, 0]
     assert np.allclose(got, expected, atol=1e-5), (got, expected)
+
+
+def test_torch_backend_and_executor_score_like_cross_encoder(tmp_path: Path) -> None:
+    """The spec reads the head; the torch backend gives logits with derived token types; the
+    executor passes them through; the head's activation gives `CrossEncoder.predict`."""
+    from embedserve.backends import create_backend
+    from embedserve.executor import Executor
+    from embedserve.models import load_model_spec
+
+    path = build_cross_encoder(tmp_path / "ce", seed=1)
+    expected = CrossEncoder(str(path), device="cpu", max_length=MAX_SEQ_LENGTH).predict(PAIRS)
+    spec = load_model_spec(path)
+    assert spec.score_head is not None and spec.score_head.activation == "Sigmoid"
+    assert spec.sep_token_id == 102
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer.enable_truncation(MAX_SEQ_LENGTH, strategy="only_second")
+    tokenizer.no_padding()  # the bundled tokenizer.json pads; the executor pads itself
+    token_lists = [e.ids for e in tokenizer.encode_batch(PAIRS)]
+    backend = create_backend("torch", spec, device="cpu", cache_dir=tmp_path / "cache")
+    executor = Executor(backend, spec, deterministic=True)
+    logits = executor.run(token_lists, width=MAX_SEQ_LENGTH).vectors
+    assert np.allclose(spec.score_head.scores(logits)[:, 0], expected, atol=1e-5)

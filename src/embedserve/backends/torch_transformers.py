@@ -7,22 +7,27 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModel
+from transformers import AutoModel, AutoModelForSequenceClassification
 
 from embedserve.arrays import FloatArray, IntArray
 from embedserve.errors import ModelLoadError
+from embedserve.models.cross_encoder import pair_token_types
 from embedserve.models.spec import ModelSpec
 
 
 class TorchBackend:
-    """`AutoModel` in eval mode under `torch.inference_mode`."""
+    """`AutoModel` (or, for a cross-encoder, `AutoModelForSequenceClassification`: logits
+    instead of token embeddings) in eval mode under `torch.inference_mode`."""
 
     name = "torch"
 
-    def __init__(self, model: Any, device: torch.device, uses_token_types: bool) -> None:
+    def __init__(
+        self, model: Any, device: torch.device, uses_token_types: bool, pair_sep: int | None = None
+    ) -> None:
         self._model = model
         self._device = device
         self._uses_token_types = uses_token_types
+        self._pair_sep = pair_sep  # cross-encoders with token types: the pair separator
 
     @classmethod
     def load(cls, spec: ModelSpec, *, device: str) -> TorchBackend:
@@ -31,22 +36,28 @@ class TorchBackend:
             raise ModelLoadError("--device cuda was asked for but PyTorch sees no CUDA device")
         if device == "cpu":
             torch.set_num_threads(os.cpu_count() or 1)
-        model = AutoModel.from_pretrained(
+        loader = AutoModelForSequenceClassification if spec.score_head else AutoModel
+        model = loader.from_pretrained(
             str(spec.path), dtype=torch.float32, trust_remote_code=spec.trust_remote_code
         )
         model = model.to(device).eval()
-        uses_token_types = bool(getattr(model.config, "type_vocab_size", 0))
-        return cls(model, torch.device(device), uses_token_types)
+        type_vocab = int(getattr(model.config, "type_vocab_size", 0) or 0)
+        pair_sep = spec.sep_token_id if spec.score_head and type_vocab >= 2 else None
+        return cls(model, torch.device(device), type_vocab > 0, pair_sep)
 
     def forward(self, input_ids: IntArray, attention_mask: IntArray) -> FloatArray:
         """Last hidden state of the padded batch, copied back to host memory."""
         ids = torch.from_numpy(input_ids).to(self._device)
         mask = torch.from_numpy(attention_mask).to(self._device)
         kwargs: dict[str, torch.Tensor] = {"input_ids": ids, "attention_mask": mask}
-        if self._uses_token_types:
+        if self._pair_sep is not None:
+            types = pair_token_types(input_ids, self._pair_sep)
+            kwargs["token_type_ids"] = torch.from_numpy(types).to(self._device)
+        elif self._uses_token_types:
             kwargs["token_type_ids"] = torch.zeros_like(ids)
         with torch.inference_mode():
-            hidden = self._model(**kwargs).last_hidden_state
+            output = self._model(**kwargs)
+        hidden = output.logits if hasattr(output, "logits") else output.last_hidden_state
         return np.asarray(hidden.float().cpu().numpy(), dtype=np.float32)
 
     def close(self) -> None:

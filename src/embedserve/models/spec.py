@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from embedserve.errors import ModelLoadError
+from embedserve.models.cross_encoder import ScoreHead, is_cross_encoder, score_head
 
 # Families whose position ids start after the padding index (RoBERTa's scheme): a table of
 # `max_position_embeddings` rows holds `max_position_embeddings - pad_token_id - 1` tokens.
@@ -54,6 +55,8 @@ class ModelSpec:
     default_prompt_name: str | None = None  # prepended when a request names no prompt
     default_dimensions: int | None = None  # sentence-transformers truncate_dim: default output size
     matryoshka_dimensions: tuple[int, ...] = ()  # the trained sizes, when declared; else any size
+    score_head: ScoreHead | None = None  # a cross-encoder's (WIP): logits -> scores; else None
+    sep_token_id: int | None = None  # the separator between a pair's texts
 
     @property
     def output_dimensions(self) -> int:
@@ -235,4 +238,19 @@ def load_model_spec(
         prompts=tuple(merged.items()),
         default_prompt_name=default_name,
         default_dimensions=truncate_dim,
+        score_head=score_head(config) if is_cross_encoder(config) else None,
+        sep_token_id=_sep_token_id(path, tok_config),
     )
+
+
+def _sep_token_id(path: Path, tok_config: dict[str, Any]) -> int | None:
+    """The id of the tokenizer's separator token (`[SEP]`, `</s>`), if it declares one."""
+    from tokenizers import Tokenizer
+
+    sep = tok_config.get("sep_token")
+    if isinstance(sep, dict):
+        sep = sep.get("content")
+    if not isinstance(sep, str):
+        return None
+    found = Tokenizer.from_file(str(path / "tokenizer.json")).token_to_id(sep)
+    return found if isinstance(found, int) else None
