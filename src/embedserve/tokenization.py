@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
-from embedserve.errors import InvalidTokenId
+from embedserve.errors import ContextLengthExceeded, InvalidTokenId
 from embedserve.models.spec import ModelSpec
 
 TokenIds = list[int]
@@ -26,6 +26,7 @@ class TextTokenizer:
         self._tokenizer.no_truncation()
         processor = self._tokenizer.post_processor
         self.num_special_tokens = processor.num_special_tokens_to_add(False) if processor else 0
+        self.num_pair_special_tokens = processor.num_special_tokens_to_add(True) if processor else 0
 
     def encode(
         self,
@@ -48,6 +49,28 @@ class TextTokenizer:
             self._truncated(encoding, truncate_to, specials, add_special_tokens, keep_end)
             for encoding in raw
         ]
+
+    def encode_pairs(
+        self, query: str, documents: Sequence[str], max_length: int, *, keep_end: bool = False
+    ) -> list[TokenIds]:
+        """`[CLS] query [SEP] document [SEP]` ids (the model's pair template) per document, at
+        most `max_length` each: only the document is cut (at its end, or its start with
+        `keep_end`); a query that leaves no room for any document is refused."""
+        asked = self._tokenizer.encode(query, add_special_tokens=False)
+        specials = self.num_pair_special_tokens
+        room = max_length - specials - len(asked.ids)
+        if room < 1:
+            raise ContextLengthExceeded(
+                f"the query has {len(asked.ids)} tokens; with {specials} special tokens it "
+                f"leaves no room for a document in this model's {max_length}; shorten it",
+                param="query",
+            )
+        direction = "left" if keep_end else "right"
+        pairs = []
+        for found in self._tokenizer.encode_batch(list(documents), add_special_tokens=False):
+            found.truncate(room, direction=direction)
+            pairs.append(self._tokenizer.post_process(asked, found, add_special_tokens=True).ids)
+        return pairs
 
     def encode_windows(
         self, texts: Sequence[str], window: int, overlap: int

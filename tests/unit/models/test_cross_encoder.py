@@ -66,3 +66,22 @@ def test_pair_token_types_equal_the_tokenizers() -> None:
     derived = pair_token_types(ids, sep_id=tokenizer.token_to_id("[SEP]"))
     for row, encoding in enumerate(encodings):
         assert derived[row, : len(encoding.ids)].tolist() == encoding.type_ids
+
+
+def test_pairs_cut_only_the_document(bundled_spec: object) -> None:
+    """`encode_pairs` equals the HF tokenizer's `only_second` truncation, from either end."""
+    from transformers import AutoTokenizer
+
+    from embedserve.errors import ContextLengthExceeded
+    from embedserve.tokenization import TextTokenizer
+
+    ours = TextTokenizer(bundled_spec)  # type: ignore[arg-type]
+    theirs = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    query, docs = "where do whales live", ["whales live in every ocean", "bread " * 100]
+    for side in ("right", "left"):
+        theirs.truncation_side = side
+        expected = theirs([query] * 2, docs, truncation="only_second", max_length=40)
+        got = ours.encode_pairs(query, docs, 40, keep_end=side == "left")
+        assert got == expected["input_ids"]
+    with pytest.raises(ContextLengthExceeded, match="no room"):
+        ours.encode_pairs("word " * 40, docs, 40)
