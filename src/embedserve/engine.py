@@ -214,6 +214,12 @@ class Engine:
         deadline = self.deadline() if deadline is None else deadline
         runner = self._ready_runner(params.model)
         spec, limits = runner.spec, runner.limits
+        if spec.score_head is not None:
+            raise InvalidRequest(
+                f"the model {runner.id!r} is a reranker (a cross-encoder): it scores pairs on "
+                "/v1/rerank and /score, and gives no embeddings",
+                param="model",
+            )
         count = check_inputs(params.texts, params.token_ids, limits.max_client_batch_size)
         check_dimensions(params.dimensions, spec)
         dtypes = [check_output_dtype(d) for d in params.output_dtypes or (params.output_dtype,)]

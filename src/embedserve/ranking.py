@@ -1,7 +1,7 @@
-"""Relevance scores from an embedding model: the cosine similarity of a query's vector (its
-`query` prompt) and each document's (its `document` prompt, over-long documents cut at the end,
-the query never). What `/rerank` and `/score` answer for an embedding model, as vLLM does; a
-cross-encoder will score pairs here too."""
+"""Relevance scores of (query, document) pairs, over-long documents cut, the query never: a
+cross-encoder scores each pair (its logits through its activation); an embedding model gives
+the cosine of the query's vector (its `query` prompt) and the document's (its `document`
+prompt), as vLLM does for embedding models."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedserve.engine import Engine
+from embedserve.errors import NotReady
+from embedserve.input_checks import check_inputs
 from embedserve.params import EmbedParams
+from embedserve.result_cache import embed_cached
 
 
 @dataclass(frozen=True)
@@ -46,3 +49,50 @@ async def cosine_scores(
     q, d = np.asarray(asked.vectors), np.asarray(found.vectors)
     scores = [float(np.dot(q[i], d[j])) for i, j in pairs]
     return PairScores(scores, asked.prompt_tokens + found.prompt_tokens)
+
+
+async def pair_scores(
+    engine: Engine,
+    model: str | None,
+    left: Sequence[str],
+    right: Sequence[str],
+    pairs: Sequence[tuple[int, int]],
+    *,
+    deadline: float | None = None,
+    cut_documents: str = "END",
+    raw: bool = False,
+) -> PairScores:
+    """The score of each (left[i], right[j]) pair: the model's own for a cross-encoder (its
+    logits with `raw`), else the cosine (`cosine_scores`)."""
+    runner = engine.resolve(model)
+    head, scheduler = runner.spec.score_head, runner.scheduler
+    if head is None:
+        return await cosine_scores(
+            engine, model, left, right, pairs, deadline=deadline, cut_documents=cut_documents
+        )
+    if scheduler is None:
+        raise NotReady(f"the model {runner.id!r} is not ready yet; retry shortly")
+    check_inputs(right, None, runner.limits.max_client_batch_size)
+    loop = asyncio.get_running_loop()
+    deadline = engine.deadline() if deadline is None else deadline
+    by_query: dict[int, list[int]] = {}
+    for i, j in pairs:
+        by_query.setdefault(i, []).append(j)
+    encoded: dict[tuple[int, int], list[int]] = {}
+    for i, documents in by_query.items():  # one tokenization per query
+        texts = [right[j] for j in documents]
+        found = await engine.tokenizers.encode_pairs(
+            runner, left[i], texts, keep_end=cut_documents == "START"
+        )
+        encoded.update(zip(((i, j) for j in documents), found, strict=True))
+    token_lists = [encoded[pair] for pair in pairs]
+    async with asyncio.timeout_at(deadline):
+        logits = await embed_cached(
+            scheduler, runner.result_cache, token_lists, _raw, remaining_s=deadline - loop.time()
+        )
+    scores = head.scores(logits, raw=raw)[:, 0]
+    return PairScores([float(v) for v in scores], sum(len(ids) for ids in token_lists))
+
+
+def _raw(logits: np.ndarray) -> np.ndarray:
+    return logits

@@ -52,6 +52,7 @@ class ModelInfo:
     input_types: dict[str, str | None]
     deterministic: bool
     cache_entries: int
+    task: str  # "embed", or "rerank" for a cross-encoder
 
 
 class ModelRunner:
@@ -135,6 +136,8 @@ class ModelRunner:
         else:
             names = settings.served_names or (settings.path.name,)
         kind = auto.backend(settings)
+        if spec.score_head is not None and settings.backend == "auto":
+            kind = "torch"  # WIP: the ONNX export of a classification head comes next
         factory = functools.partial(
             create_backend,
             kind,
@@ -230,4 +233,5 @@ class ModelRunner:
             input_types=input_type_mapping(self.spec),
             deterministic=self.deterministic,
             cache_entries=0 if self.result_cache is None else self.result_cache.entries,
+            task="embed" if self.spec.score_head is None else "rerank",
         )

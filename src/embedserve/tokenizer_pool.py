@@ -43,6 +43,18 @@ class TokenizerPool:
         )
         return await self._run(runner, texts, encode)
 
+    async def encode_pairs(
+        self, runner: ModelRunner, query: str, documents: Sequence[str], *, keep_end: bool = False
+    ) -> list[list[int]]:
+        """(query, document) pairs with only the document cut (`TextTokenizer.encode_pairs`)."""
+        pairs = functools.partial(
+            runner.tokenizer.encode_pairs,
+            query,
+            max_length=runner.spec.max_length,
+            keep_end=keep_end,
+        )
+        return await self._run(runner, documents, pairs)
+
     async def encode_windows(
         self, runner: ModelRunner, texts: Sequence[str], overlap: int
     ) -> list[list[list[int]]]:

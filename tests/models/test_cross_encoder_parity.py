@@ -67,3 +67,32 @@ def test_torch_backend_and_executor_score_like_cross_encoder(tmp_path: Path) -> 
     executor = Executor(backend, spec, deterministic=True)
     logits = executor.run(token_lists, width=MAX_SEQ_LENGTH).vectors
     assert np.allclose(spec.score_head.scores(logits)[:, 0], expected, atol=1e-5)
+
+
+async def test_rerank_and_score_routes_use_the_cross_encoder(tmp_path: Path) -> None:
+    """A cross-encoder behind the routes (torch, in-process app): rerank order and scores,
+    raw logits on TEI's route, vLLM's score, its task in /v1/models, embeddings refused."""
+    from embedserve.engine import Engine
+    from tests.conftest import serve_in_process
+
+    path = build_cross_encoder(tmp_path / "ce", seed=2)
+    model = CrossEncoder(str(path), device="cpu", max_length=MAX_SEQ_LENGTH)
+    query, docs = PAIRS[0][0], [document for _, document in PAIRS]
+    expected = model.predict([(query, d) for d in docs])
+    engine = Engine.from_models(path, cache_dir=tmp_path / "cache")
+    async with serve_in_process(engine) as client:
+        answer = (await client.post("/v1/rerank", json={"query": query, "documents": docs})).json()
+        order = [item["index"] for item in answer["results"]]
+        assert order == list(np.argsort(-expected, kind="stable"))
+        got = [item["relevance_score"] for item in answer["results"]]
+        assert np.allclose(got, expected[order], atol=1e-5)
+        raw = await client.post("/rerank", json={"query": query, "texts": docs, "raw_scores": True})
+        logits = {item["index"]: item["score"] for item in raw.json()}
+        assert np.allclose(1 / (1 + np.exp(-np.array([logits[j] for j in range(3)]))), expected)
+        pairwise = {"text_1": [p[0] for p in PAIRS], "text_2": [p[1] for p in PAIRS]}
+        scores = (await client.post("/score", json=pairwise)).json()["data"]
+        assert np.allclose([s["score"] for s in scores], model.predict(PAIRS), atol=1e-5)
+        card = (await client.get("/v1/models")).json()["data"][0]
+        assert card["task"] == "rerank"
+        refused = await client.post("/v1/embeddings", json={"input": "x"})
+        assert refused.status_code == 400 and "reranker" in refused.json()["error"]["message"]

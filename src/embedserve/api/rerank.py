@@ -25,7 +25,7 @@ from embedserve.api.handling import (
 )
 from embedserve.api.request_body import read_json_object
 from embedserve.errors import EmbedServeError, InvalidRequest
-from embedserve.ranking import PairScores, cosine_scores
+from embedserve.ranking import PairScores, pair_scores
 from embedserve.truncation import from_tei
 
 router = APIRouter(tags=["rerank"], include_in_schema=False)  # the formats: docs/api.md
@@ -79,14 +79,16 @@ async def scored(
     model: str | None,
     texts: tuple[list[str], list[str]],
     pairs: list[tuple[int, int]],
+    *,
     cut: str = "END",
+    raw: bool = False,
 ) -> PairScores | Response:
     """The scores of `pairs` of (queries, documents) `texts`, or the 499 response when the
     client hung up first."""
     left, right = texts
-    work = cosine_scores(
+    work = pair_scores(
         engine_of(request), model, left, right, pairs, deadline=deadline_of(request),
-        cut_documents=cut,
+        cut_documents=cut, raw=raw,
     )  # fmt: skip
     outcome: PairScores | Response = await run_unless_disconnected(request, work)
     return outcome
@@ -137,7 +139,8 @@ async def tei_rerank(request: Request, data: dict[str, Any]) -> Response:
         texts = parsed.texts
         pairs = [(0, j) for j in range(len(texts))]
         model = served_name(request, parsed.model)
-        outcome = await scored(request, model, ([parsed.query], texts), pairs, cut)
+        both = ([parsed.query], texts)
+        outcome = await scored(request, model, both, pairs, cut=cut, raw=parsed.raw_scores)
     except EmbedServeError as error:
         status = next(s for cls, s, _ in ERROR_TABLE if isinstance(error, cls))
         envelope = {"error": {"message": error.message, "code": error.code}}

@@ -89,6 +89,7 @@ class ModelCard(TypedDict):
     ]
     deterministic: Annotated[bool, Field(description="vectors independent of batching")]
     cache_entries: Annotated[int, Field(description="result cache size (0: off)")]
+    task: Annotated[Literal["embed", "rerank"], Field(description="embeddings, or pair scores")]
 
 
 class ModelList(TypedDict):
@@ -190,6 +191,7 @@ def model_card(info: ModelInfo, name: str) -> ModelCard:
         input_types=info.input_types,
         deterministic=info.deterministic,
         cache_entries=info.cache_entries,
+        task="rerank" if info.task == "rerank" else "embed",
     )
 
 
