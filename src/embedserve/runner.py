@@ -11,6 +11,7 @@ from pathlib import Path
 
 from embedserve.backends import Backend, create_backend
 from embedserve.calibration import Calibration
+from embedserve.errors import ModelLoadError
 from embedserve.executor import Executor
 from embedserve.models import (
     BUNDLED_MODEL_ALIASES,
@@ -137,7 +138,12 @@ class ModelRunner:
             names = settings.served_names or (settings.path.name,)
         kind = auto.backend(settings)
         if spec.score_head is not None and settings.backend == "auto":
-            kind = "torch"  # WIP: the ONNX export of a classification head comes next
+            kind = "torch"  # the ONNX export of a classification head is not built yet
+        if spec.score_head is not None and kind not in ("torch", "fake"):
+            raise ModelLoadError(
+                f"{spec.path} is a cross-encoder, served by the torch backend only for now; "
+                "start it with --backend torch (or auto)"
+            )
         factory = functools.partial(
             create_backend,
             kind,

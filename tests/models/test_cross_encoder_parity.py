@@ -1,7 +1,6 @@
-"""Work in progress (issue 10 item 1): the scoring path planned for cross-encoders, checked
-against sentence-transformers' `CrossEncoder.predict` on a tiny BERT with token types: pairs
-tokenized together with only the document cut, token types derived from the ids, logits through
-the declared activation."""
+"""Cross-encoders against sentence-transformers' `CrossEncoder.predict` on a tiny BERT with token
+types: pairs tokenized together with only the document cut, token types derived from the ids,
+logits through the declared activation; then the torch backend, the executor and the routes."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from sentence_transformers import CrossEncoder
 from tokenizers import Tokenizer
@@ -96,3 +96,13 @@ async def test_rerank_and_score_routes_use_the_cross_encoder(tmp_path: Path) -> 
         assert card["task"] == "rerank"
         refused = await client.post("/v1/embeddings", json={"input": "x"})
         assert refused.status_code == 400 and "reranker" in refused.json()["error"]["message"]
+
+
+def test_other_backends_are_refused_for_now(tmp_path: Path) -> None:
+    from embedserve.errors import ModelLoadError
+    from embedserve.runner import ModelRunner
+    from embedserve.settings import ModelSettings
+
+    path = build_cross_encoder(tmp_path / "ce")
+    with pytest.raises(ModelLoadError, match="--backend torch"):
+        ModelRunner.from_settings(ModelSettings(path=path, backend="onnx"), tmp_path)

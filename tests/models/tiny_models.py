@@ -216,7 +216,7 @@ def build_dense_model(root: Path, *, activation: Any, normalize: bool) -> Path:
 
 def build_cross_encoder(path: Path, *, seed: int = 0) -> Path:
     """A 2-layer random `BertForSequenceClassification` with one label and the bundled tokenizer,
-    as sentence-transformers' `CrossEncoder` loads it (work in progress, issue 10 item 1)."""
+    as sentence-transformers' `CrossEncoder` loads it."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 

@@ -1,6 +1,6 @@
 """Cross-encoder (reranker) models: whether a model directory is one, its score head (labels and
 the activation sentence-transformers applies), and the token type ids of query-document pairs.
-(Work in progress, issue 10 item 1: not wired into the backends or the engine yet.)"""
+Served by the torch backend so far (the ONNX export of the classification head is to come)."""
 
 from __future__ import annotations
 
