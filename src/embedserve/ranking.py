@@ -13,7 +13,7 @@ import numpy as np
 
 from embedserve.engine import Engine
 from embedserve.errors import NotReady
-from embedserve.input_checks import check_inputs
+from embedserve.input_checks import char_checked, check_inputs, check_lengths
 from embedserve.params import EmbedParams
 from embedserve.result_cache import embed_cached
 
@@ -72,26 +72,31 @@ async def pair_scores(
         )
     if scheduler is None:
         raise NotReady(f"the model {runner.id!r} is not ready yet; retry shortly")
-    check_inputs(right, None, runner.limits.max_client_batch_size)
+    limits, keep_end = runner.limits, cut_documents == "START"
+    check_inputs(right, None, limits.max_client_batch_size)
     loop = asyncio.get_running_loop()
     deadline = engine.deadline() if deadline is None else deadline
+    scheduler.check_admission(deadline - loop.time())  # a sure 429 costs no tokenization
+    # As for embeddings: a query over the character bound is refused, documents are cut to it
+    # (they are cut anyway), before anything is tokenized.
+    left = char_checked(left, runner.max_input_chars, None)
+    right = char_checked(right, runner.max_input_chars, runner.spec.max_length, keep_end)
     by_query: dict[int, list[int]] = {}
     for i, j in pairs:
         by_query.setdefault(i, []).append(j)
     encoded: dict[tuple[int, int], list[int]] = {}
     for i, documents in by_query.items():  # one tokenization per query
         texts = [right[j] for j in documents]
-        found = await engine.tokenizers.encode_pairs(
-            runner, left[i], texts, keep_end=cut_documents == "START"
-        )
+        found = await engine.tokenizers.encode_pairs(runner, left[i], texts, keep_end=keep_end)
         encoded.update(zip(((i, j) for j in documents), found, strict=True))
     token_lists = [encoded[pair] for pair in pairs]
+    total = check_lengths(token_lists, runner.spec.max_length, limits.max_request_tokens)
     async with asyncio.timeout_at(deadline):
         logits = await embed_cached(
             scheduler, runner.result_cache, token_lists, _raw, remaining_s=deadline - loop.time()
         )
     scores = head.scores(logits, raw=raw)[:, 0]
-    return PairScores([float(v) for v in scores], sum(len(ids) for ids in token_lists))
+    return PairScores([float(v) for v in scores], total)
 
 
 def _raw(logits: np.ndarray) -> np.ndarray:

@@ -106,3 +106,22 @@ def test_other_backends_are_refused_for_now(tmp_path: Path) -> None:
     path = build_cross_encoder(tmp_path / "ce")
     with pytest.raises(ModelLoadError, match="--backend torch"):
         ModelRunner.from_settings(ModelSettings(path=path, backend="onnx"), tmp_path)
+
+
+async def test_hostile_pairs_are_refused_before_costing_much(tmp_path: Path) -> None:
+    """A huge document is cut to the character bound before tokenizing; a huge query is refused
+    before tokenizing; pairs over the request token limit are a 400."""
+    from embedserve.engine import Engine
+    from embedserve.errors import ContextLengthExceeded, TooManyTokens
+    from embedserve.ranking import pair_scores
+
+    path = build_cross_encoder(tmp_path / "ce")
+    engine = Engine.from_models(path, cache_dir=tmp_path / "cache", max_request_tokens=300)
+    async with engine:
+        huge = "word " * 400_000  # 2 MB
+        cut = await pair_scores(engine, None, ["q"], [huge], [(0, 0)])
+        assert cut.tokens == MAX_SEQ_LENGTH
+        with pytest.raises(ContextLengthExceeded, match="characters"):
+            await pair_scores(engine, None, [huge], ["d"], [(0, 0)])
+        with pytest.raises(TooManyTokens):
+            await pair_scores(engine, None, ["q"], [huge, huge, huge], [(0, 0), (0, 1), (0, 2)])
