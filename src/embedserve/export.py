@@ -34,6 +34,12 @@ def export(
         offered = ", ".join(f"{f}: {'/'.join(p)}" for f, p in FORMATS.items())
         raise ValueError(f"{fmt} {precision} is not offered; measured and offered: {offered}")
     spec = load_model_spec(model_path or bundled_model_path(), trust_remote_code=trust_remote_code)
+    if spec.score_head is not None:
+        raise ValueError(
+            f"{spec.path} is a cross-encoder: `embedserve export` measures embeddings only; "
+            "`embedserve serve --backend onnx` (or openvino) exports it on first use, its "
+            "logits checked against PyTorch"
+        )
     if fmt == "onnx":
         from embedserve.backends.onnx_export import ensure_onnx, ensure_onnx_fp16
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedserve.engine import Engine
-from embedserve.errors import NotReady
+from embedserve.errors import InvalidRequest, NotReady
 from embedserve.input_checks import char_checked, check_inputs, check_lengths
 from embedserve.params import EmbedParams
 from embedserve.result_cache import embed_cached
@@ -72,6 +72,12 @@ async def pair_scores(
         )
     if scheduler is None:
         raise NotReady(f"the model {runner.id!r} is not ready yet; retry shortly")
+    if head.num_labels != 1:
+        raise InvalidRequest(
+            f"the model {runner.id!r} is a classifier with {head.num_labels} labels; rerank and "
+            "score need a cross-encoder with one relevance label",
+            param="model",
+        )
     limits, keep_end = runner.limits, cut_documents == "START"
     check_inputs(right, None, limits.max_client_batch_size)
     loop = asyncio.get_running_loop()

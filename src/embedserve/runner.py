@@ -131,19 +131,13 @@ class ModelRunner:
             matryoshka_dimensions=settings.matryoshka_dimensions,
             prompts=settings.prompts,
             default_prompt_name=settings.default_prompt_name,
+            task=settings.task,
         )
         if settings.path is None:
             names = settings.served_names or (BUNDLED_MODEL_ID, *BUNDLED_MODEL_ALIASES)
         else:
             names = settings.served_names or (settings.path.name,)
         kind = auto.backend(settings)
-        if spec.score_head is not None and settings.backend == "auto":
-            kind = "torch"  # the ONNX export of a classification head is not built yet
-        if spec.score_head is not None and kind not in ("torch", "fake"):
-            raise ModelLoadError(
-                f"{spec.path} is a cross-encoder, served by the torch backend only for now; "
-                "start it with --backend torch (or auto)"
-            )
         factory = functools.partial(
             create_backend,
             kind,

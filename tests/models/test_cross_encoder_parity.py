@@ -47,35 +47,49 @@ def test_planned_path_equals_cross_encoder_predict(tmp_path: Path) -> None:
     assert np.allclose(got, expected, atol=1e-5), (got, expected)
 
 
-def test_torch_backend_and_executor_score_like_cross_encoder(tmp_path: Path) -> None:
-    """The spec reads the head; the torch backend gives logits with derived token types; the
-    executor passes them through; the head's activation gives `CrossEncoder.predict`."""
+@pytest.mark.parametrize("architecture", ["bert", "xlm-roberta"])
+@pytest.mark.parametrize("backend", ["torch", "onnx", "openvino"])
+def test_backends_score_like_cross_encoder(tmp_path: Path, backend: str, architecture: str) -> None:
+    """Each backend (the ONNX export and the IR built from it include the classification head):
+    our pair tokenization, derived token types (BERT) or none (XLM-R), the executor's logits and
+    the head's activation give `CrossEncoder.predict` within 1e-5 (OpenVINO: 5e-3)."""
     from embedserve.backends import create_backend
     from embedserve.executor import Executor
     from embedserve.models import load_model_spec
+    from embedserve.tokenization import TextTokenizer
 
-    path = build_cross_encoder(tmp_path / "ce", seed=1)
+    path = build_cross_encoder(tmp_path / "ce", seed=1, architecture=architecture)
     expected = CrossEncoder(str(path), device="cpu", max_length=MAX_SEQ_LENGTH).predict(PAIRS)
     spec = load_model_spec(path)
     assert spec.score_head is not None and spec.score_head.activation == "Sigmoid"
     assert spec.sep_token_id == 102
-    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-    tokenizer.enable_truncation(MAX_SEQ_LENGTH, strategy="only_second")
-    tokenizer.no_padding()  # the bundled tokenizer.json pads; the executor pads itself
-    token_lists = [e.ids for e in tokenizer.encode_batch(PAIRS)]
-    backend = create_backend("torch", spec, device="cpu", cache_dir=tmp_path / "cache")
-    executor = Executor(backend, spec, deterministic=True)
+    assert spec.type_vocab_size == (2 if architecture == "bert" else 1)
+    tokenizer = TextTokenizer(spec)
+    token_lists = [tokenizer.encode_pairs(q, [d], MAX_SEQ_LENGTH)[0] for q, d in PAIRS]
+    assert len(token_lists[1]) == MAX_SEQ_LENGTH
+    loaded = create_backend(backend, spec, device="cpu", cache_dir=tmp_path / "cache")
+    executor = Executor(loaded, spec, deterministic=True)
     logits = executor.run(token_lists, width=MAX_SEQ_LENGTH).vectors
-    assert np.allclose(spec.score_head.scores(logits)[:, 0], expected, atol=1e-5)
+    assert logits.shape == (len(PAIRS), 1)
+    got = spec.score_head.scores(logits)[:, 0]
+    # OpenVINO's CPU kernels drift ~2e-3 from PyTorch on these wide-weight tiny models, for
+    # embeddings as much as logits (measured); the real model's vectors agree to 0.99999 cosine.
+    tolerance = 5e-3 if backend == "openvino" else 1e-5
+    assert np.allclose(got, expected, atol=tolerance), (got, expected)
+    assert np.argsort(got).tolist() == np.argsort(expected).tolist()
 
 
-async def test_rerank_and_score_routes_use_the_cross_encoder(tmp_path: Path) -> None:
-    """A cross-encoder behind the routes (torch, in-process app): rerank order and scores,
-    raw logits on TEI's route, vLLM's score, its task in /v1/models, embeddings refused."""
+@pytest.mark.parametrize("architecture", ["bert", "xlm-roberta"])
+async def test_rerank_and_score_routes_use_the_cross_encoder(
+    tmp_path: Path, architecture: str
+) -> None:
+    """A cross-encoder behind the routes (default backend, in-process app): rerank order and
+    scores, raw logits on TEI's route, vLLM's score, its task in /v1/models, embeddings
+    refused."""
     from embedserve.engine import Engine
     from tests.conftest import serve_in_process
 
-    path = build_cross_encoder(tmp_path / "ce", seed=2)
+    path = build_cross_encoder(tmp_path / "ce", seed=2, architecture=architecture)
     model = CrossEncoder(str(path), device="cpu", max_length=MAX_SEQ_LENGTH)
     query, docs = PAIRS[0][0], [document for _, document in PAIRS]
     expected = model.predict([(query, d) for d in docs])
@@ -98,16 +112,6 @@ async def test_rerank_and_score_routes_use_the_cross_encoder(tmp_path: Path) -> 
         assert refused.status_code == 400 and "reranker" in refused.json()["error"]["message"]
 
 
-def test_other_backends_are_refused_for_now(tmp_path: Path) -> None:
-    from embedserve.errors import ModelLoadError
-    from embedserve.runner import ModelRunner
-    from embedserve.settings import ModelSettings
-
-    path = build_cross_encoder(tmp_path / "ce")
-    with pytest.raises(ModelLoadError, match="--backend torch"):
-        ModelRunner.from_settings(ModelSettings(path=path, backend="onnx"), tmp_path)
-
-
 async def test_hostile_pairs_are_refused_before_costing_much(tmp_path: Path) -> None:
     """A huge document is cut to the character bound before tokenizing; a huge query is refused
     before tokenizing; pairs over the request token limit are a 400."""
@@ -125,3 +129,41 @@ async def test_hostile_pairs_are_refused_before_costing_much(tmp_path: Path) -> 
             await pair_scores(engine, None, [huge], ["d"], [(0, 0)])
         with pytest.raises(TooManyTokens):
             await pair_scores(engine, None, ["q"], [huge, huge, huge], [(0, 0), (0, 1), (0, 2)])
+
+
+async def test_task_setting_and_side_by_side_serving(tmp_path: Path) -> None:
+    """One process serves a reranker, the same directory as an embedding model (`task: embed`:
+    its encoder, mean-pooled), and a 3-label classifier that rerank refuses with a 400."""
+    from embedserve.engine import Engine
+    from embedserve.settings import ModelSettings
+    from tests.conftest import serve_in_process
+
+    path = build_cross_encoder(tmp_path / "ce")
+    classifier = build_cross_encoder(tmp_path / "nli", num_labels=3)
+    engine = Engine.from_models(
+        [
+            ModelSettings(path=path, served_names=("reranker",)),
+            ModelSettings(path=path, task="embed", served_names=("encoder",)),
+            ModelSettings(path=classifier, served_names=("nli",)),
+        ],
+        cache_dir=tmp_path / "cache",
+    )
+    async with serve_in_process(engine) as client:
+        cards = (await client.get("/v1/models")).json()["data"]
+        assert {c["id"]: c["task"] for c in cards} == {
+            "reranker": "rerank",
+            "encoder": "embed",
+            "nli": "rerank",
+        }
+        body = {"query": "whales", "documents": ["ocean", "bread"]}
+        ranked = await client.post("/v1/rerank", json={**body, "model": "reranker"})
+        assert ranked.status_code == 200 and len(ranked.json()["results"]) == 2
+        embedded = await client.post("/v1/embeddings", json={"model": "encoder", "input": "x"})
+        assert embedded.status_code == 200
+        assert len(embedded.json()["data"][0]["embedding"]) == 32
+        by_cosine = await client.post("/v1/rerank", json={**body, "model": "encoder"})
+        assert by_cosine.status_code == 200
+        assert by_cosine.json()["results"] != ranked.json()["results"]
+        refused = await client.post("/v1/rerank", json={**body, "model": "nli"})
+        assert refused.status_code == 400
+        assert "3 labels" in refused.json()["error"]["message"]

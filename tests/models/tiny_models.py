@@ -214,19 +214,55 @@ def build_dense_model(root: Path, *, activation: Any, normalize: bool) -> Path:
     return target
 
 
-def build_cross_encoder(path: Path, *, seed: int = 0) -> Path:
-    """A 2-layer random `BertForSequenceClassification` with one label and the bundled tokenizer,
-    as sentence-transformers' `CrossEncoder` loads it."""
+def build_cross_encoder(
+    path: Path, *, seed: int = 0, architecture: str = "bert", num_labels: int = 1
+) -> Path:
+    """A 2-layer random `*ForSequenceClassification` (one label unless told), as
+    sentence-transformers' `CrossEncoder` loads it: BERT (token types, `[CLS] q [SEP] d [SEP]`) or XLM-RoBERTa (one
+    token type, none fed, and RoBERTa's `<s> q </s></s> d </s>` pair template)."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
 
-    config = BertConfig(
-        **_SMALL_SHAPE, max_position_embeddings=MAX_SEQ_LENGTH, pad_token_id=0, num_labels=1
-    )
     torch.manual_seed(seed)
-    model = BertForSequenceClassification(config)
+    model: Any
+    if architecture == "bert":
+        from transformers import BertConfig, BertForSequenceClassification
+
+        shape = {**_SMALL_SHAPE, "max_position_embeddings": MAX_SEQ_LENGTH, "pad_token_id": 0}
+        model = BertForSequenceClassification(BertConfig(**shape, num_labels=num_labels))
+    elif architecture == "xlm-roberta":
+        from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
+
+        # Positions count from padding_idx + 1 = 1: MAX_SEQ_LENGTH + 1 of them hold 128 tokens.
+        shape = {**_SMALL_SHAPE, "max_position_embeddings": MAX_SEQ_LENGTH + 1, "pad_token_id": 0}
+        config = XLMRobertaConfig(
+            **shape, type_vocab_size=1, bos_token_id=101, eos_token_id=102, num_labels=num_labels
+        )
+        model = XLMRobertaForSequenceClassification(config)
+    else:
+        raise ValueError(f"unknown architecture {architecture!r}; choose bert or xlm-roberta")
     path.mkdir(parents=True, exist_ok=True)
     model.eval()
     model.save_pretrained(str(path))
     copy_bundled_tokenizer(path)
+    if architecture == "xlm-roberta":
+        _use_roberta_pair_template(path)
     return path
+
+
+def _use_roberta_pair_template(path: Path) -> None:
+    """RoBERTa's post-processor on the bundled tokenizer ([CLS]/[SEP] standing in for <s>/</s>)
+    and no token type ids from `transformers`' tokenizer, as XLM-R's own tokenizer has."""
+    tokenizer = json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))
+    tokenizer["post_processor"] = {
+        "type": "RobertaProcessing",
+        "sep": ["[SEP]", 102],
+        "cls": ["[CLS]", 101],
+        "trim_offsets": True,
+        "add_prefix_space": False,
+    }
+    _write_json(path / "tokenizer.json", tokenizer)
+    tok_config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    tok_config["model_input_names"] = ["input_ids", "attention_mask"]
+    # transformers 5 rebuilds a BertTokenizer's post-processor; the generic class keeps ours
+    tok_config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    _write_json(path / "tokenizer_config.json", tok_config)

@@ -12,7 +12,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from embedserve.backends.export_cache import open_cached
+from embedserve.backends.feeds import model_feeds, pair_separator
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec
 
@@ -64,8 +67,11 @@ def tools_key(tools: Mapping[str, tuple[str, ...]]) -> str:
 
 def cached_onnx_path(spec: ModelSpec, cache_dir: Path) -> Path:
     """Where the exported graph of `spec` lives (whether or not it exists yet): keyed by the
-    model's files and the versions of the exporting and running tools."""
+    model's files, what the graph returns (a directory served with `task: embed` and as a
+    reranker gets two graphs) and the versions of the exporting and running tools."""
     key = f"{model_content_hash(spec.path)};{tools_key(EXPORT_TOOLS)}"
+    if spec.score_head is not None:
+        key += ";logits"
     return cache_dir / "onnx" / hashlib.sha256(key.encode()).hexdigest()[:24] / "model.onnx"
 
 
@@ -114,54 +120,33 @@ def ensure_onnx_fp16(spec: ModelSpec, cache_dir: Path) -> Path:
 
 
 def export_to_onnx(spec: ModelSpec, destination: Path) -> None:
-    """Trace the transformer (token ids -> last hidden state) with dynamic batch and length axes,
-    fuse it where ONNX Runtime knows the architecture, and check the graph against PyTorch on a
-    sample batch before accepting it (falling back to the unfused graph if fusion drifts)."""
+    """Trace the transformer (token ids -> last hidden state; a cross-encoder's -> logits) with
+    dynamic batch and length axes, fuse it where ONNX Runtime knows the architecture, and check
+    the graph against PyTorch on a sample batch before accepting it (falling back to the unfused
+    graph if fusion drifts)."""
     import torch
-    from transformers import AutoModel
 
-    # Eager attention exports the classic pattern that the fusion passes recognise.
-    model = AutoModel.from_pretrained(
-        str(spec.path),
-        dtype=torch.float32,
-        attn_implementation="eager",
-        trust_remote_code=spec.trust_remote_code,
-    ).eval()
-    names = ["input_ids", "attention_mask"]
-    if getattr(model.config, "type_vocab_size", 0):
-        names.append("token_type_ids")
-
-    class HiddenStates(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-            output: torch.Tensor = self.model(**dict(zip(names, tensors, strict=True)))[0]
-            return output
-
-    ids = (
-        torch.tensor([[5, 6, 7, 8, 9, 10], [5, 6, 7, 0, 0, 0]], dtype=torch.int64) % spec.vocab_size
-    )
-    mask = torch.tensor([[1] * 6, [1, 1, 1, 0, 0, 0]], dtype=torch.int64)
-    sample = (ids, mask, torch.zeros_like(ids))[: len(names)]
+    model, names, output_name = _traceable(spec)
+    sample = _sample_batch(spec, names)
     with torch.inference_mode():
-        expected = HiddenStates()(*sample).numpy()
-    axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "last_hidden_state"]}
+        expected = model(*sample).numpy()
+    axes: dict[str, dict[int, str]] = {name: {0: "batch", 1: "sequence"} for name in names}
+    axes[output_name] = {0: "batch"} if spec.score_head else {0: "batch", 1: "sequence"}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes about constants that do not vary here
         torch.onnx.export(
-            HiddenStates(),
+            model,
             sample,
             str(destination),
             input_names=names,
-            output_names=["last_hidden_state"],
+            output_names=[output_name],
             dynamic_axes=axes,
             opset_version=17,
             dynamo=False,
         )
     feeds = {name: tensor.numpy() for name, tensor in zip(names, sample, strict=True)}
-    valid = mask.numpy().astype(bool)
+    # Token rows compare where the mask is 1; logits (one row per pair) compare everywhere.
+    valid = np.ones(expected.shape, bool) if spec.score_head else feeds["attention_mask"] > 0
     diff = _max_abs_diff(destination, feeds, expected, valid)
     if diff > _MAX_ABS_DIFF:
         raise ModelLoadError(f"ONNX export of {spec.path} differs from PyTorch by {diff:.2e}")
@@ -173,6 +158,51 @@ def export_to_onnx(spec: ModelSpec, destination: Path) -> None:
             os.replace(fused, destination)
         else:
             log.warning("fused graph drifts by %.2e; keeping the unfused one", fused_diff)
+
+
+def _traceable(spec: ModelSpec) -> tuple[Any, list[str], str]:
+    """The model as a module of positional tensors, its input names and its output's name:
+    `AutoModel` -> last_hidden_state, or for a cross-encoder its classification head -> logits.
+    Eager attention exports the classic pattern that the fusion passes recognise."""
+    import torch
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    loader = AutoModelForSequenceClassification if spec.score_head else AutoModel
+    model = loader.from_pretrained(
+        str(spec.path),
+        dtype=torch.float32,
+        attn_implementation="eager",
+        trust_remote_code=spec.trust_remote_code,
+    ).eval()
+    names = ["input_ids", "attention_mask"]
+    if getattr(model.config, "type_vocab_size", 0):
+        names.append("token_type_ids")
+
+    class Traced(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.config = model.config
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            output: torch.Tensor = self.model(**dict(zip(names, tensors, strict=True)))[0]
+            return output
+
+    return Traced(), names, "logits" if spec.score_head else "last_hidden_state"
+
+
+def _sample_batch(spec: ModelSpec, names: list[str]) -> tuple[Any, ...]:
+    """Two rows (one padded) to trace and check with; a pair model's rows hold its separator,
+    so their token types are a pair's."""
+    import torch
+
+    ids = np.array([[5, 6, 7, 8, 9, 10], [5, 6, 7, 0, 0, 0]], dtype=np.int64) % spec.vocab_size
+    separator = pair_separator(spec)
+    if separator is not None:
+        ids[:, 2] = separator
+    mask = np.array([[1] * 6, [1, 1, 1, 0, 0, 0]], dtype=np.int64)
+    feeds = model_feeds(names, ids, mask, separator)
+    return tuple(torch.from_numpy(feeds[name]) for name in names)
 
 
 def _fuse(source: Path, destination: Path, config: Any) -> None:
@@ -193,7 +223,6 @@ def _fuse(source: Path, destination: Path, config: Any) -> None:
 
 
 def _max_abs_diff(path: Path, feeds: dict[str, Any], expected: Any, valid: Any) -> float:
-    import numpy as np
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

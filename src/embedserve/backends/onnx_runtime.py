@@ -9,6 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from embedserve.arrays import FloatArray, IntArray
+from embedserve.backends.feeds import model_feeds, pair_separator
 from embedserve.backends.onnx_export import open_onnx, open_onnx_fp16
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec
@@ -31,9 +32,10 @@ class OnnxBackend:
 
     name = "onnx"
 
-    def __init__(self, session: ort.InferenceSession) -> None:
+    def __init__(self, session: ort.InferenceSession, pair_sep: int | None = None) -> None:
         self._session = session
         self._inputs = [item.name for item in session.get_inputs()]
+        self._pair_sep = pair_sep  # cross-encoders with token types: the pair separator
 
     @classmethod
     def load(
@@ -56,16 +58,11 @@ class OnnxBackend:
             )
 
         opener = open_onnx_fp16 if precision == "fp16" else open_onnx
-        return cls(opener(spec, cache_dir, open_session))
+        return cls(opener(spec, cache_dir, open_session), pair_separator(spec))
 
     def forward(self, input_ids: IntArray, attention_mask: IntArray) -> FloatArray:
-        """Run the graph, feeding zeros for token types when the graph wants them."""
-        available = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": np.zeros_like(input_ids),
-        }
-        feeds = {name: available[name] for name in self._inputs}
+        """Run the graph; token types, when it wants them, are zeros or a pair's."""
+        feeds = model_feeds(self._inputs, input_ids, attention_mask, self._pair_sep)
         output = self._session.run(None, feeds)[0]
         return np.asarray(output, dtype=np.float32)
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from embedserve.arrays import FloatArray, IntArray
+from embedserve.backends.feeds import model_feeds, pair_separator
 from embedserve.backends.export_cache import open_cached
 from embedserve.backends.onnx_export import cached_onnx_path, ensure_onnx, tools_key
 from embedserve.errors import ModelLoadError
@@ -73,9 +74,10 @@ class OpenVinoBackend:
 
     name = "openvino"
 
-    def __init__(self, compiled: object, inputs: list[str]) -> None:
+    def __init__(self, compiled: object, inputs: list[str], pair_sep: int | None = None) -> None:
         self._compiled = compiled
         self._inputs = inputs
+        self._pair_sep = pair_sep  # cross-encoders with token types: the pair separator
 
     @classmethod
     def load(
@@ -98,16 +100,12 @@ class OpenVinoBackend:
 
         compiled = open_openvino(spec, cache_dir, precision, compile_ir)
         inputs = [port.get_any_name() for port in compiled.inputs]
-        return cls(compiled, inputs)
+        return cls(compiled, inputs, pair_separator(spec))
 
     def forward(self, input_ids: IntArray, attention_mask: IntArray) -> FloatArray:
-        """Run the model; token types are zeros when the graph wants them."""
-        available = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": np.zeros_like(input_ids),
-        }
-        result = self._compiled({name: available[name] for name in self._inputs})  # type: ignore[operator]
+        """Run the model; token types, when it wants them, are zeros or a pair's."""
+        feeds = model_feeds(self._inputs, input_ids, attention_mask, self._pair_sep)
+        result = self._compiled(feeds)  # type: ignore[operator]
         return np.asarray(result[0], dtype=np.float32)
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from transformers import AutoModel, AutoModelForSequenceClassification
 
 from embedserve.arrays import FloatArray, IntArray
 from embedserve.errors import ModelLoadError
-from embedserve.models.cross_encoder import pair_token_types
+from embedserve.backends.feeds import model_feeds, pair_separator
 from embedserve.models.spec import ModelSpec
 
 
@@ -26,7 +26,9 @@ class TorchBackend:
     ) -> None:
         self._model = model
         self._device = device
-        self._uses_token_types = uses_token_types
+        self._inputs = ["input_ids", "attention_mask"]
+        if uses_token_types:
+            self._inputs.append("token_type_ids")
         self._pair_sep = pair_sep  # cross-encoders with token types: the pair separator
 
     @classmethod
@@ -42,19 +44,12 @@ class TorchBackend:
         )
         model = model.to(device).eval()
         type_vocab = int(getattr(model.config, "type_vocab_size", 0) or 0)
-        pair_sep = spec.sep_token_id if spec.score_head and type_vocab >= 2 else None
-        return cls(model, torch.device(device), type_vocab > 0, pair_sep)
+        return cls(model, torch.device(device), type_vocab > 0, pair_separator(spec))
 
     def forward(self, input_ids: IntArray, attention_mask: IntArray) -> FloatArray:
-        """Last hidden state of the padded batch, copied back to host memory."""
-        ids = torch.from_numpy(input_ids).to(self._device)
-        mask = torch.from_numpy(attention_mask).to(self._device)
-        kwargs: dict[str, torch.Tensor] = {"input_ids": ids, "attention_mask": mask}
-        if self._pair_sep is not None:
-            types = pair_token_types(input_ids, self._pair_sep)
-            kwargs["token_type_ids"] = torch.from_numpy(types).to(self._device)
-        elif self._uses_token_types:
-            kwargs["token_type_ids"] = torch.zeros_like(ids)
+        """Last hidden state (a cross-encoder's logits) of the padded batch, on the host."""
+        feeds = model_feeds(self._inputs, input_ids, attention_mask, self._pair_sep)
+        kwargs = {name: torch.from_numpy(array).to(self._device) for name, array in feeds.items()}
         with torch.inference_mode():
             output = self._model(**kwargs)
         hidden = output.logits if hasattr(output, "logits") else output.last_hidden_state

@@ -1,6 +1,6 @@
 """Cross-encoder (reranker) models: whether a model directory is one, its score head (labels and
 the activation sentence-transformers applies), and the token type ids of query-document pairs.
-Served by the torch backend so far (the ONNX export of the classification head is to come)."""
+Every backend serves them (the ONNX export includes the classification head)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,21 @@ def is_cross_encoder(config: Mapping[str, Any]) -> bool:
     """A `*ForSequenceClassification` architecture in `config.json`."""
     architectures = config.get("architectures") or []
     return any(str(name).endswith("ForSequenceClassification") for name in architectures)
+
+
+def serves_pairs(config: Mapping[str, Any], task: str) -> bool:
+    """Whether the model is served as a cross-encoder: `task` rerank or embed says so, auto
+    follows the architecture. Rerank on a model whose declared architecture has no
+    classification head is refused (its scores would come from random weights)."""
+    if task == "embed":
+        return False
+    if task == "rerank" and config.get("architectures") and not is_cross_encoder(config):
+        raise ModelLoadError(
+            f"task rerank needs a classification head, and config.json declares "
+            f"{', '.join(map(str, config['architectures']))}; serve it with task embed, or give "
+            "a cross-encoder (a *ForSequenceClassification model)"
+        )
+    return task == "rerank" or is_cross_encoder(config)
 
 
 def score_head(config: Mapping[str, Any]) -> ScoreHead:

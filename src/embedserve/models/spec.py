@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from embedserve.errors import ModelLoadError
-from embedserve.models.cross_encoder import ScoreHead, is_cross_encoder, score_head
+from embedserve.models.cross_encoder import ScoreHead, score_head, serves_pairs
 
 # Families whose position ids start after the padding index (RoBERTa's scheme): a table of
 # `max_position_embeddings` rows holds `max_position_embeddings - pad_token_id - 1` tokens.
@@ -55,8 +55,9 @@ class ModelSpec:
     default_prompt_name: str | None = None  # prepended when a request names no prompt
     default_dimensions: int | None = None  # sentence-transformers truncate_dim: default output size
     matryoshka_dimensions: tuple[int, ...] = ()  # the trained sizes, when declared; else any size
-    score_head: ScoreHead | None = None  # a cross-encoder's (WIP): logits -> scores; else None
+    score_head: ScoreHead | None = None  # a cross-encoder's: logits -> scores; else None
     sep_token_id: int | None = None  # the separator between a pair's texts
+    type_vocab_size: int = 0  # token types the encoder knows (BERT: 2; RoBERTa-likes: 1 or 0)
 
     @property
     def output_dimensions(self) -> int:
@@ -158,10 +159,12 @@ def load_model_spec(
     matryoshka_dimensions: tuple[int, ...] = (),
     prompts: dict[str, str] | None = None,
     default_prompt_name: str | None = None,
+    task: str = "auto",
 ) -> ModelSpec:
     """Derive pooling, max length, dimension and normalisation from a model directory.
 
-    Explicit arguments override what the directory declares.
+    Explicit arguments override what the directory declares; `task` (auto, embed or rerank)
+    whether it is served as a cross-encoder.
     """
     path = Path(path).expanduser().resolve()
     config = _read_json(path / "config.json")
@@ -238,8 +241,9 @@ def load_model_spec(
         prompts=tuple(merged.items()),
         default_prompt_name=default_name,
         default_dimensions=truncate_dim,
-        score_head=score_head(config) if is_cross_encoder(config) else None,
+        score_head=score_head(config) if serves_pairs(config, task) else None,
         sep_token_id=_sep_token_id(path, tok_config),
+        type_vocab_size=int(config.get("type_vocab_size") or 0),
     )
 
 

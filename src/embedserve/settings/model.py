@@ -20,6 +20,7 @@ Device = Literal["cpu", "cuda"]
 Precision = Literal["fp32", "fp16", "int8"]
 PoolingName = Literal["cls", "mean", "max", "last"]
 TruncateMode = Literal["NONE", "END", "START", "CHUNK"]
+Task = Literal["auto", "embed", "rerank"]
 BACKENDS: tuple[str, ...] = typing.get_args(Backend)
 DEVICES: tuple[str, ...] = typing.get_args(Device)
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
@@ -122,6 +123,13 @@ class ModelSettings(BaseModel):
             flags=("--precision", "--dtype"),
         ),
     ] = "fp32"
+    task: Annotated[
+        Task,
+        Setting(
+            "embed (vectors) or rerank (a cross-encoder's pair scores); auto = rerank when "
+            "config.json names a *ForSequenceClassification architecture"
+        ),
+    ] = "auto"
     pooling: Annotated[
         PoolingName | None,
         Setting("override the pooling the model directory declares", default_text="declared"),

@@ -15,6 +15,7 @@ from embedserve.models.cross_encoder import (
     is_cross_encoder,
     pair_token_types,
     score_head,
+    serves_pairs,
 )
 
 
@@ -23,6 +24,16 @@ def test_detection() -> None:
     assert is_cross_encoder({"architectures": ["XLMRobertaForSequenceClassification"]})
     assert not is_cross_encoder({"architectures": ["BertModel"]})
     assert not is_cross_encoder({})
+
+
+def test_task_overrides_the_architecture() -> None:
+    classifier = {"architectures": ["BertForSequenceClassification"]}
+    assert serves_pairs(classifier, "auto") and serves_pairs(classifier, "rerank")
+    assert not serves_pairs(classifier, "embed")  # its encoder, pooled
+    assert serves_pairs({"model_type": "bert"}, "rerank")  # no architecture declared
+    assert not serves_pairs({"model_type": "bert"}, "auto")
+    with pytest.raises(ModelLoadError, match="classification head.*BertModel"):
+        serves_pairs({"architectures": ["BertModel"]}, "rerank")
 
 
 @pytest.mark.parametrize(
