@@ -9,6 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from embedserve.deadlines import answered_by
 from embedserve.errors import (
     InvalidRequest,
     ModelNotFound,
@@ -234,32 +235,22 @@ class Engine:
         scheduler = runner.scheduler
         assert scheduler is not None
         scheduler.check_admission(deadline - loop.time())  # a sure 429 costs no tokenization
-        try:
-            async with asyncio.timeout_at(deadline):
-                tokens = await request_tokens(self.tokenizers, runner, params, cut, prompt)
-                assert count == count_inputs(tokens)
-                finish = PostProcess.of(spec, params.dimensions, params.normalize)
-                vectors = await embed_cached(
-                    scheduler,
-                    runner.result_cache,
-                    tokens.token_lists,
-                    tokens.pooled(finish),
-                    remaining_s=deadline - loop.time(),
+        async with answered_by(deadline, runner, self.request_timeout_s):
+            tokens = await request_tokens(self.tokenizers, runner, params, cut, prompt)
+            assert count == count_inputs(tokens)
+            finish = PostProcess.of(spec, params.dimensions, params.normalize)
+            vectors = await embed_cached(
+                scheduler,
+                runner.result_cache,
+                tokens.token_lists,
+                tokens.pooled(finish),
+                remaining_s=deadline - loop.time(),
+            )
+            ranges = None
+            if any(dtype in CALIBRATED for dtype in dtypes):
+                ranges = await request_ranges(
+                    self.tokenizers, runner, finish, vectors.shape[1], self.request_timeout_s
                 )
-                ranges = None
-                if any(dtype in CALIBRATED for dtype in dtypes):
-                    ranges = await request_ranges(
-                        self.tokenizers, runner, finish, vectors.shape[1], self.request_timeout_s
-                    )
-        except TimeoutError:
-            runner.request_stats.timeouts += 1
-            raise RequestTimeout(
-                f"the request was not answered within its {self.request_timeout_s:g}s deadline "
-                "(--request-timeout); send fewer inputs per request or retry later"
-            ) from None
-        except asyncio.CancelledError:
-            runner.request_stats.cancelled += 1
-            raise
         converted = {dtype: convert(vectors, dtype, ranges) for dtype in dtypes}
         return EmbedResult(
             model=params.model or runner.id,

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embedserve.deadlines import answered_by
 from embedserve.engine import Engine
 from embedserve.errors import InvalidRequest, NotReady
 from embedserve.input_checks import char_checked, check_inputs, check_lengths
 from embedserve.params import EmbedParams
 from embedserve.result_cache import embed_cached
+from embedserve.runner import ModelRunner
 
 
 @dataclass(frozen=True)
@@ -24,31 +26,6 @@ class PairScores:
 
     scores: list[float]
     tokens: int
-
-
-async def cosine_scores(
-    engine: Engine,
-    model: str | None,
-    left: Sequence[str],
-    right: Sequence[str],
-    pairs: Sequence[tuple[int, int]],
-    *,
-    deadline: float | None = None,
-    cut_documents: str = "END",
-) -> PairScores:
-    """The cosine of `left[i]` (as queries) and `right[j]` (as documents) for each (i, j);
-    over-long documents are cut at `cut_documents` (END keeps their start)."""
-    queries = EmbedParams(texts=left, model=model, input_type="query", normalize=True)
-    documents = EmbedParams(
-        texts=right, model=model, input_type="document", normalize=True, truncate=cut_documents
-    )
-    asked, found = await asyncio.gather(
-        engine.embed_params(queries, deadline=deadline),
-        engine.embed_params(documents, deadline=deadline),
-    )
-    q, d = np.asarray(asked.vectors), np.asarray(found.vectors)
-    scores = [float(np.dot(q[i], d[j])) for i, j in pairs]
-    return PairScores(scores, asked.prompt_tokens + found.prompt_tokens)
 
 
 async def pair_scores(
@@ -63,22 +40,67 @@ async def pair_scores(
     raw: bool = False,
 ) -> PairScores:
     """The score of each (left[i], right[j]) pair: the model's own for a cross-encoder (its
-    logits with `raw`), else the cosine (`cosine_scores`)."""
+    logits with `raw`), else the cosine of the query's and the document's vectors. Over-long
+    documents are cut at `cut_documents` (END keeps their start); a query never is."""
     runner = engine.resolve(model)
-    head, scheduler = runner.spec.score_head, runner.scheduler
-    if head is None:
-        return await cosine_scores(
+    if runner.spec.score_head is None:
+        return await _cosine_scores(
             engine, model, left, right, pairs, deadline=deadline, cut_documents=cut_documents
         )
-    if scheduler is None:
+    if runner.scheduler is None:
         raise NotReady(f"the model {runner.id!r} is not ready yet; retry shortly")
+    return await _cross_encoder_scores(
+        engine, runner, left, right, pairs, deadline=deadline, cut_documents=cut_documents, raw=raw
+    )
+
+
+async def _cosine_scores(
+    engine: Engine,
+    model: str | None,
+    left: Sequence[str],
+    right: Sequence[str],
+    pairs: Sequence[tuple[int, int]],
+    *,
+    deadline: float | None,
+    cut_documents: str,
+) -> PairScores:
+    """Left texts embedded as queries, right ones as documents (each with the model's prompt
+    for its role), both normalised: their dot products."""
+    queries = EmbedParams(texts=left, model=model, input_type="query", normalize=True)
+    documents = EmbedParams(
+        texts=right, model=model, input_type="document", normalize=True, truncate=cut_documents
+    )
+    asked, found = await asyncio.gather(
+        engine.embed_params(queries, deadline=deadline),
+        engine.embed_params(documents, deadline=deadline),
+    )
+    q, d = np.asarray(asked.vectors), np.asarray(found.vectors)
+    scores = [float(np.dot(q[i], d[j])) for i, j in pairs]
+    return PairScores(scores, asked.prompt_tokens + found.prompt_tokens)
+
+
+async def _cross_encoder_scores(
+    engine: Engine,
+    runner: ModelRunner,
+    left: Sequence[str],
+    right: Sequence[str],
+    pairs: Sequence[tuple[int, int]],
+    *,
+    deadline: float | None,
+    cut_documents: str,
+    raw: bool,
+) -> PairScores:
+    """Pairs tokenized together (one tokenization per distinct query), through the model's
+    queue and result cache, under the same bounds and deadline as embeddings."""
+    head, scheduler, limits = runner.spec.score_head, runner.scheduler, runner.limits
+    assert head is not None and scheduler is not None
     if head.num_labels != 1:
         raise InvalidRequest(
             f"the model {runner.id!r} is a classifier with {head.num_labels} labels; rerank and "
             "score need a cross-encoder with one relevance label",
             param="model",
         )
-    limits, keep_end = runner.limits, cut_documents == "START"
+    keep_end = cut_documents == "START"
     check_inputs(right, None, limits.max_client_batch_size)
     loop = asyncio.get_running_loop()
     deadline = engine.deadline() if deadline is None else deadline
@@ -90,14 +112,14 @@ async def pair_scores(
     by_query: dict[int, list[int]] = {}
     for i, j in pairs:
         by_query.setdefault(i, []).append(j)
-    encoded: dict[tuple[int, int], list[int]] = {}
-    for i, documents in by_query.items():  # one tokenization per query
-        texts = [right[j] for j in documents]
-        found = await engine.tokenizers.encode_pairs(runner, left[i], texts, keep_end=keep_end)
-        encoded.update(zip(((i, j) for j in documents), found, strict=True))
-    token_lists = [encoded[pair] for pair in pairs]
-    total = check_lengths(token_lists, runner.spec.max_length, limits.max_request_tokens)
-    async with asyncio.timeout_at(deadline):
+    async with answered_by(deadline, runner, engine.request_timeout_s):
+        encoded: dict[tuple[int, int], list[int]] = {}
+        for i, documents in by_query.items():
+            texts = [right[j] for j in documents]
+            found = await engine.tokenizers.encode_pairs(runner, left[i], texts, keep_end=keep_end)
+            encoded.update(zip(((i, j) for j in documents), found, strict=True))
+        token_lists = [encoded[pair] for pair in pairs]
+        total = check_lengths(token_lists, runner.spec.max_length, limits.max_request_tokens)
         logits = await embed_cached(
             scheduler, runner.result_cache, token_lists, _raw, remaining_s=deadline - loop.time()
         )

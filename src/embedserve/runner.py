@@ -11,7 +11,6 @@ from pathlib import Path
 
 from embedserve.backends import Backend, create_backend
 from embedserve.calibration import Calibration
-from embedserve.errors import ModelLoadError
 from embedserve.executor import Executor
 from embedserve.models import (
     BUNDLED_MODEL_ALIASES,

@@ -66,6 +66,8 @@ async def test_rerank_refusals(
     assert "message" in answer.json()["error"]
     cohere = await fake_client.post("/v2/rerank", json=body)
     assert cohere.status_code == status and set(cohere.json()) == {"message"}
+    ovms = await fake_client.post("/v3/rerank", json=body)
+    assert ovms.status_code == status and isinstance(ovms.json()["error"], str)
 
 
 async def test_tei_rerank(fake_client: httpx.AsyncClient) -> None:

@@ -167,3 +167,19 @@ async def test_task_setting_and_side_by_side_serving(tmp_path: Path) -> None:
         refused = await client.post("/v1/rerank", json={**body, "model": "nli"})
         assert refused.status_code == 400
         assert "3 labels" in refused.json()["error"]["message"]
+
+
+async def test_pairs_past_the_deadline_are_a_timeout_and_counted(tmp_path: Path) -> None:
+    """Tokenizing and scoring run under the request's deadline: past it, RequestTimeout (a
+    408-style error, not a 500), counted in the model's stats."""
+    from embedserve.engine import Engine
+    from embedserve.errors import RequestTimeout
+    from embedserve.ranking import pair_scores
+
+    path = build_cross_encoder(tmp_path / "ce")
+    engine = Engine.from_models(path, cache_dir=tmp_path / "cache", request_timeout_s=0.3)
+    async with engine:
+        documents = [f"document {i} " + "word " * 100 for i in range(1500)]
+        with pytest.raises(RequestTimeout, match="deadline"):
+            await pair_scores(engine, None, ["q"], documents, [(0, j) for j in range(1500)])
+        assert engine.resolve(None).request_stats.timeouts == 1

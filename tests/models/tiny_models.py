@@ -218,8 +218,8 @@ def build_cross_encoder(
     path: Path, *, seed: int = 0, architecture: str = "bert", num_labels: int = 1
 ) -> Path:
     """A 2-layer random `*ForSequenceClassification` (one label unless told), as
-    sentence-transformers' `CrossEncoder` loads it: BERT (token types, `[CLS] q [SEP] d [SEP]`) or XLM-RoBERTa (one
-    token type, none fed, and RoBERTa's `<s> q </s></s> d </s>` pair template)."""
+    sentence-transformers' `CrossEncoder` loads it: BERT (token types, `[CLS] q [SEP] d [SEP]`)
+    or XLM-RoBERTa (one token type, none fed; RoBERTa's `<s> q </s></s> d </s>` template)."""
     import torch
 
     torch.manual_seed(seed)

@@ -17,7 +17,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("executor",),
     ("scheduler",),
     ("calibration", "result_cache", "runner"),
-    ("tokenizer_pool", "request_tokens", "quantization", "engine"),
+    ("tokenizer_pool", "request_tokens", "quantization", "deadlines", "engine"),
     ("ranking",),
     ("library", "verify", "export", "bench"),
     ("api", "testing"),

@@ -1,7 +1,7 @@
 """Rerank and score, each in its origin's format: `POST /v1/rerank`, `/v2/rerank`, `/rerank`
 (Cohere / Jina / vLLM) and `/v3/rerank` (OVMS); TEI's `POST /rerank`, told apart by `texts`
 instead of `documents`; vLLM's `POST /score` and `/v1/score`. For an embedding model the score
-is the cosine of the query's and the document's vectors (`ranking.cosine_scores`)."""
+is the cosine of the query's and the document's vectors (`ranking.pair_scores`)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from embedserve.arrays import FloatArray, IntArray
-from embedserve.backends.feeds import model_feeds, pair_separator
 from embedserve.backends.export_cache import open_cached
+from embedserve.backends.feeds import model_feeds, pair_separator
 from embedserve.backends.onnx_export import cached_onnx_path, ensure_onnx, tools_key
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec

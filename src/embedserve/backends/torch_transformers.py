@@ -10,8 +10,8 @@ import torch
 from transformers import AutoModel, AutoModelForSequenceClassification
 
 from embedserve.arrays import FloatArray, IntArray
-from embedserve.errors import ModelLoadError
 from embedserve.backends.feeds import model_feeds, pair_separator
+from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec
 
 

@@ -32,7 +32,7 @@ def test_task_overrides_the_architecture() -> None:
     assert not serves_pairs(classifier, "embed")  # its encoder, pooled
     assert serves_pairs({"model_type": "bert"}, "rerank")  # no architecture declared
     assert not serves_pairs({"model_type": "bert"}, "auto")
-    with pytest.raises(ModelLoadError, match="classification head.*BertModel"):
+    with pytest.raises(ModelLoadError, match=r"classification head.*BertModel"):
         serves_pairs({"architectures": ["BertModel"]}, "rerank")
 
 

@@ -1,6 +1,7 @@
 """Errors in each dialect's own shape. Every error is raised and rendered once, as an OpenAI
 envelope; on a dialect's route this middleware rewrites it into that dialect's body (TEI:
-`{"error", "error_type"}` with TEI's statuses; Ollama: `{"error"}`; Cohere: `{"message"}`), so
+`{"error", "error_type"}` with TEI's statuses; Ollama and OVMS' rerank: `{"error"}`; Cohere:
+`{"message"}`), so
 errors from the middleware (401, 413, 429) are shaped too."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 TEI_PATHS = frozenset({"/", "/embed", "/info"})
 COHERE_PATHS = frozenset({"/v2/embed", "/v2/rerank"})
 OLLAMA_PREFIX = "/api/"
+OVMS_PATHS = frozenset({"/v3/rerank"})  # its /v3/embeddings keeps OpenAI's envelope (API.md)
 # TEI: our status -> (its status, its error_type); an empty input is its own type.
 TEI_ERRORS = {
     400: (422, "Validation"),
@@ -35,6 +37,8 @@ def dialect_of(path: str) -> str | None:
         return "cohere"
     if path.startswith(OLLAMA_PREFIX):
         return "ollama"
+    if path in OVMS_PATHS:
+        return "ovms"
     return None
 
 
