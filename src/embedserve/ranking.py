@@ -37,21 +37,25 @@ async def pair_scores(
     *,
     deadline: float | None = None,
     cut_documents: str = "END",
+    max_document_tokens: int | None = None,
     raw: bool = False,
 ) -> PairScores:
     """The score of each (left[i], right[j]) pair: the model's own for a cross-encoder (its
     logits with `raw`), else the cosine of the query's and the document's vectors. Over-long
-    documents are cut at `cut_documents` (END keeps their start); a query never is."""
+    documents are cut at `cut_documents` (END keeps their start; NONE refuses them), and to
+    `max_document_tokens` when given; a query never is."""
     runner = engine.resolve(model)
     if runner.spec.score_head is None:
         return await _cosine_scores(
-            engine, model, left, right, pairs, deadline=deadline, cut_documents=cut_documents
-        )
+            engine, model, left, right, pairs, deadline=deadline, cut_documents=cut_documents,
+            max_document_tokens=max_document_tokens,
+        )  # fmt: skip
     if runner.scheduler is None:
         raise NotReady(f"the model {runner.id!r} is not ready yet; retry shortly")
     return await _cross_encoder_scores(
-        engine, runner, left, right, pairs, deadline=deadline, cut_documents=cut_documents, raw=raw
-    )
+        engine, runner, left, right, pairs, deadline=deadline, cut_documents=cut_documents,
+        max_document_tokens=max_document_tokens, raw=raw,
+    )  # fmt: skip
 
 
 async def _cosine_scores(
@@ -63,12 +67,21 @@ async def _cosine_scores(
     *,
     deadline: float | None,
     cut_documents: str,
+    max_document_tokens: int | None,
 ) -> PairScores:
     """Left texts embedded as queries, right ones as documents (each with the model's prompt
     for its role), both normalised: their dot products."""
     queries = EmbedParams(texts=left, model=model, input_type="query", normalize=True)
     documents = EmbedParams(
-        texts=right, model=model, input_type="document", normalize=True, truncate=cut_documents
+        texts=right,
+        model=model,
+        input_type="document",
+        normalize=True,
+        truncate=cut_documents,
+        # the budget counts a document's own tokens, as for a cross-encoder: specials on top
+        truncate_prompt_tokens=None
+        if max_document_tokens is None
+        else max_document_tokens + engine.resolve(model).tokenizer.num_special_tokens,
     )
     asked, found = await asyncio.gather(
         engine.embed_params(queries, deadline=deadline),
@@ -88,6 +101,7 @@ async def _cross_encoder_scores(
     *,
     deadline: float | None,
     cut_documents: str,
+    max_document_tokens: int | None,
     raw: bool,
 ) -> PairScores:
     """Pairs tokenized together (one tokenization per distinct query), through the model's
@@ -100,7 +114,7 @@ async def _cross_encoder_scores(
             "score need a cross-encoder with one relevance label",
             param="model",
         )
-    keep_end = cut_documents == "START"
+    keep_end, cut = cut_documents == "START", cut_documents != "NONE"
     check_inputs(right, None, limits.max_client_batch_size)
     loop = asyncio.get_running_loop()
     deadline = engine.deadline() if deadline is None else deadline
@@ -108,7 +122,8 @@ async def _cross_encoder_scores(
     # As for embeddings: a query over the character bound is refused, documents are cut to it
     # (they are cut anyway), before anything is tokenized.
     left = char_checked(left, runner.max_input_chars, None)
-    right = char_checked(right, runner.max_input_chars, runner.spec.max_length, keep_end)
+    cut_to = runner.spec.max_length if cut else None
+    right = char_checked(right, runner.max_input_chars, cut_to, keep_end)
     by_query: dict[int, list[int]] = {}
     for i, j in pairs:
         by_query.setdefault(i, []).append(j)
@@ -116,7 +131,10 @@ async def _cross_encoder_scores(
         encoded: dict[tuple[int, int], list[int]] = {}
         for i, documents in by_query.items():
             texts = [right[j] for j in documents]
-            found = await engine.tokenizers.encode_pairs(runner, left[i], texts, keep_end=keep_end)
+            found = await engine.tokenizers.encode_pairs(
+                runner, left[i], texts, keep_end=keep_end, cut=cut,
+                max_document_tokens=max_document_tokens,
+            )  # fmt: skip
             encoded.update(zip(((i, j) for j in documents), found, strict=True))
         token_lists = [encoded[pair] for pair in pairs]
         total = check_lengths(token_lists, runner.spec.max_length, limits.max_request_tokens)

@@ -51,11 +51,19 @@ class TextTokenizer:
         ]
 
     def encode_pairs(
-        self, query: str, documents: Sequence[str], max_length: int, *, keep_end: bool = False
+        self,
+        query: str,
+        documents: Sequence[str],
+        max_length: int,
+        *,
+        keep_end: bool = False,
+        cut: bool = True,
+        max_document_tokens: int | None = None,
     ) -> list[TokenIds]:
         """`[CLS] query [SEP] document [SEP]` ids (the model's pair template) per document, at
         most `max_length` each: only the document is cut (at its end, or its start with
-        `keep_end`); a query that leaves no room for any document is refused."""
+        `keep_end`), also to `max_document_tokens` when given; without `cut`, a pair over
+        `max_length` is refused, as is a query that leaves no room for any document."""
         asked = self._tokenizer.encode(query, add_special_tokens=False)
         specials = self.num_pair_special_tokens
         room = max_length - specials - len(asked.ids)
@@ -65,10 +73,18 @@ class TextTokenizer:
                 f"leaves no room for a document in this model's {max_length}; shorten it",
                 param="query",
             )
+        limit = room if max_document_tokens is None else min(room, max_document_tokens)
         direction = "left" if keep_end else "right"
         pairs = []
         for found in self._tokenizer.encode_batch(list(documents), add_special_tokens=False):
-            found.truncate(room, direction=direction)
+            if not cut and len(found.ids) > room:
+                raise ContextLengthExceeded(
+                    f"a document has {len(found.ids)} tokens: with the query's {len(asked.ids)} "
+                    f"and {specials} special tokens its pair is over this model's {max_length}; "
+                    "shorten it, or let documents be cut (truncate: true)",
+                    param="documents",
+                )
+            found.truncate(limit, direction=direction)
             pairs.append(self._tokenizer.post_process(asked, found, add_special_tokens=True).ids)
         return pairs
 

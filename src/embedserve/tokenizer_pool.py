@@ -44,7 +44,14 @@ class TokenizerPool:
         return await self._run(runner, texts, encode)
 
     async def encode_pairs(
-        self, runner: ModelRunner, query: str, documents: Sequence[str], *, keep_end: bool = False
+        self,
+        runner: ModelRunner,
+        query: str,
+        documents: Sequence[str],
+        *,
+        keep_end: bool = False,
+        cut: bool = True,
+        max_document_tokens: int | None = None,
     ) -> list[list[int]]:
         """(query, document) pairs with only the document cut (`TextTokenizer.encode_pairs`)."""
         pairs = functools.partial(
@@ -52,6 +59,8 @@ class TokenizerPool:
             query,
             max_length=runner.spec.max_length,
             keep_end=keep_end,
+            cut=cut,
+            max_document_tokens=max_document_tokens,
         )
         return await self._run(runner, documents, pairs)
 

@@ -79,6 +79,24 @@ async def test_tei_rerank(fake_client: httpx.AsyncClient) -> None:
     assert set(answer[0]) == {"index", "score", "text"}
     refused = await fake_client.post("/rerank", json={"query": LONG, "texts": DOCS})
     assert refused.status_code == 422 and refused.json()["error_type"] == "Validation"
+    whole = {"query": QUERY, "texts": [LONG], "truncate": False}  # TEI: no cut, so refused
+    uncut = await fake_client.post("/rerank", json=whole)
+    assert uncut.status_code == 422 and uncut.json()["error_type"] == "Validation"
+    cut = await fake_client.post("/rerank", json=whole | {"truncate": True})
+    assert cut.status_code == 200 and len(cut.json()) == 1
+
+
+async def test_cohere_max_tokens_per_doc_cuts_documents(fake_client: httpx.AsyncClient) -> None:
+    """Cohere v2's `max_tokens_per_doc`: each document is scored on its first tokens only."""
+    long = "whales live in every ocean and sing songs under the ice"
+    body = {"query": QUERY, "documents": [long], "max_tokens_per_doc": 5}
+    budget = (await fake_client.post("/v2/rerank", json=body)).json()["results"][0]
+    whole = (await fake_client.post("/v2/rerank", json={**body, "max_tokens_per_doc": None}))
+    assert whole.json()["results"][0]["relevance_score"] != budget["relevance_score"]
+    first_five = await cosines(fake_client, QUERY, ["whales live in every ocean"])
+    assert budget["relevance_score"] == pytest.approx(float(first_five[0]), abs=1e-6)
+    refused = await fake_client.post("/v2/rerank", json={**body, "max_tokens_per_doc": 0})
+    assert refused.status_code == 400 and "max_tokens_per_doc" in refused.json()["message"]
 
 
 async def test_score_one_to_one_one_to_many_and_pairwise(fake_client: httpx.AsyncClient) -> None:

@@ -106,6 +106,14 @@ async def test_rerank_and_score_routes_use_the_cross_encoder(
         pairwise = {"text_1": [p[0] for p in PAIRS], "text_2": [p[1] for p in PAIRS]}
         scores = (await client.post("/score", json=pairwise)).json()["data"]
         assert np.allclose([s["score"] for s in scores], model.predict(PAIRS), atol=1e-5)
+        budget = {"query": query, "documents": [docs[0] + " and far beyond"]}
+        cut = await client.post("/v2/rerank", json=budget | {"max_tokens_per_doc": 5})
+        assert cut.json()["results"][0]["relevance_score"] == pytest.approx(
+            float(expected[0]), abs=1e-5
+        )  # docs[0] is 5 tokens: what is past them is not scored
+        whole = {"query": query, "texts": [docs[1]], "truncate": False}
+        refused = await client.post("/rerank", json=whole)
+        assert refused.status_code == 422 and "truncate" in refused.json()["error"]
         card = (await client.get("/v1/models")).json()["data"][0]
         assert card["task"] == "rerank"
         refused = await client.post("/v1/embeddings", json={"input": "x"})

@@ -48,6 +48,7 @@ class RerankRequest(BaseModel):
     documents: list[StrictStr | DocumentText] = Field(min_length=1)
     top_n: StrictInt | None = Field(default=None, ge=1)
     return_documents: StrictBool | None = None
+    max_tokens_per_doc: StrictInt | None = Field(default=None, ge=1)  # Cohere v2
 
 
 class TeiRerankRequest(BaseModel):
@@ -81,6 +82,7 @@ async def scored(
     pairs: list[tuple[int, int]],
     *,
     cut: str = "END",
+    max_document_tokens: int | None = None,
     raw: bool = False,
 ) -> PairScores | Response:
     """The scores of `pairs` of (queries, documents) `texts`, or the 499 response when the
@@ -88,7 +90,7 @@ async def scored(
     left, right = texts
     work = pair_scores(
         engine_of(request), model, left, right, pairs, deadline=deadline_of(request),
-        cut_documents=cut, raw=raw,
+        cut_documents=cut, max_document_tokens=max_document_tokens, raw=raw,
     )  # fmt: skip
     outcome: PairScores | Response = await run_unless_disconnected(request, work)
     return outcome
@@ -105,7 +107,10 @@ async def rerank(request: Request) -> Response:
         model = served_name(request, parsed.model)
         docs = [d if isinstance(d, str) else d.text for d in parsed.documents]
         pairs = [(0, j) for j in range(len(docs))]
-        outcome = await scored(request, model, ([parsed.query], docs), pairs)
+        outcome = await scored(
+            request, model, ([parsed.query], docs), pairs,
+            max_document_tokens=parsed.max_tokens_per_doc,
+        )  # fmt: skip
         if isinstance(outcome, Response):
             return outcome
         order = sorted(range(len(docs)), key=lambda j: -outcome.scores[j])[: parsed.top_n]
@@ -135,7 +140,7 @@ async def tei_rerank(request: Request, data: dict[str, Any]) -> Response:
     """TEI's `[{index, score, text?}]`, best first; its errors in TEI's shape."""
     try:
         parsed = validated(TeiRerankRequest, data)
-        cut = from_tei(True, parsed.truncation_direction)
+        cut = from_tei(parsed.truncate is not False, parsed.truncation_direction)
         texts = parsed.texts
         pairs = [(0, j) for j in range(len(texts))]
         model = served_name(request, parsed.model)

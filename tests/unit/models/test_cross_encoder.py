@@ -96,3 +96,18 @@ def test_pairs_cut_only_the_document(bundled_spec: object) -> None:
         assert got == expected["input_ids"]
     with pytest.raises(ContextLengthExceeded, match="no room"):
         ours.encode_pairs("word " * 40, docs, 40)
+
+
+def test_pairs_refused_without_cut_and_cut_to_a_document_budget(bundled_spec: object) -> None:
+    """`cut=False` refuses only a pair over the model's length; `max_document_tokens` cuts each
+    document to that many tokens (Cohere's `max_tokens_per_doc`)."""
+    from embedserve.errors import ContextLengthExceeded
+    from embedserve.tokenization import TextTokenizer
+
+    ours = TextTokenizer(bundled_spec)  # type: ignore[arg-type]
+    query, short, long = "whales", "whales live in every ocean", "bread " * 100
+    assert ours.encode_pairs(query, [short], 40, cut=False) == ours.encode_pairs(query, [short], 40)
+    with pytest.raises(ContextLengthExceeded, match="100 tokens"):
+        ours.encode_pairs(query, [short, long], 40, cut=False)
+    budget = ours.encode_pairs(query, [short, long], 40, max_document_tokens=3)
+    assert budget == ours.encode_pairs(query, ["whales live in", "bread bread bread"], 40)
