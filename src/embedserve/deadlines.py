@@ -1,5 +1,5 @@
 """A request's deadline: the work of one request under `--request-timeout`, its expiry turned
-into the client's 408-style error and counted, as a cancellation is."""
+into the client's timeout error (504) and counted, as a cancellation is."""
 
 from __future__ import annotations
 

@@ -179,7 +179,7 @@ async def test_task_setting_and_side_by_side_serving(tmp_path: Path) -> None:
 
 async def test_pairs_past_the_deadline_are_a_timeout_and_counted(tmp_path: Path) -> None:
     """Tokenizing and scoring run under the request's deadline: past it, RequestTimeout (a
-    408-style error, not a 500), counted in the model's stats."""
+    504 timeout, not a 500), counted in the model's stats."""
     from embedserve.engine import Engine
     from embedserve.errors import RequestTimeout
     from embedserve.ranking import pair_scores
