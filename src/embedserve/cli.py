@@ -160,11 +160,22 @@ def _add_verify_command(commands: Any) -> None:
         help="in-process: default $EMBEDSERVE_CACHE_DIR, else $XDG_CACHE_HOME/embedserve",
     )
     verify.add_argument("--min-cosine", type=float, default=0.9999)
+    verify.add_argument(
+        "--max-score-diff",
+        type=float,
+        default=1e-4,
+        help="a reranker passes when no score differs from CrossEncoder.predict by more",
+    )
 
 
 def _run_verify(args: argparse.Namespace) -> int:
+    from embedserve.models import bundled_model_path, load_model_spec
     from embedserve.verify import render, verify
 
+    path = Path(args.model).expanduser() if args.model else None
+    spec = load_model_spec(path or bundled_model_path(), trust_remote_code=args.trust_remote_code)
+    if spec.score_head is not None:
+        return _verify_reranker(args, spec, path)
     report = verify(
         Path(args.model).expanduser() if args.model else None,
         url=args.url,
@@ -179,6 +190,28 @@ def _run_verify(args: argparse.Namespace) -> int:
     print(
         f"{'PASS' if passed else 'FAIL'}: min cosine {report.min_cosine:.7f} vs {args.min_cosine}"
     )
+    return 0 if passed else 1
+
+
+def _verify_reranker(args: argparse.Namespace, spec: Any, path: Path | None) -> int:
+    from embedserve.settings import ModelSettings
+    from embedserve.verify_scores import render_scores, verify_scores
+
+    settings = ModelSettings.model_validate(
+        {"path": path, "backend": args.backend, "trust_remote_code": args.trust_remote_code}
+    )
+    report = verify_scores(
+        spec,
+        settings,
+        url=args.url,
+        served_model=args.served_model,
+        api_key=args.api_key,
+        cache_dir=resolve_cache_dir(args.cache_dir),
+    )
+    print(render_scores(report))
+    passed = report.max_abs_diff <= args.max_score_diff
+    verdict = "PASS" if passed else "FAIL"
+    print(f"{verdict}: max score difference {report.max_abs_diff:.2e} vs {args.max_score_diff}")
     return 0 if passed else 1
 
 

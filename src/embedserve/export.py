@@ -10,6 +10,7 @@ from embedserve.backends import OFFERED_PRECISIONS as FORMATS
 from embedserve.models import bundled_model_path, load_model_spec
 from embedserve.settings import ModelSettings
 from embedserve.verify import VerifyReport, compare, engine_vectors, reference_vectors, sample_texts
+from embedserve.verify_scores import ScoreReport, render_scores, verify_scores
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class ExportReport:
 
     path: Path
     size_mb: float
-    accuracy: VerifyReport
+    accuracy: VerifyReport | ScoreReport
 
 
 def export(
@@ -34,12 +35,6 @@ def export(
         offered = ", ".join(f"{f}: {'/'.join(p)}" for f, p in FORMATS.items())
         raise ValueError(f"{fmt} {precision} is not offered; measured and offered: {offered}")
     spec = load_model_spec(model_path or bundled_model_path(), trust_remote_code=trust_remote_code)
-    if spec.score_head is not None:
-        raise ValueError(
-            f"{spec.path} is a cross-encoder: `embedserve export` measures embeddings only; "
-            "`embedserve serve --backend onnx` (or openvino) exports it on first use, its "
-            "logits checked against PyTorch"
-        )
     if fmt == "onnx":
         from embedserve.backends.onnx_export import ensure_onnx, ensure_onnx_fp16
 
@@ -62,6 +57,9 @@ def export(
             "trust_remote_code": trust_remote_code,
         }
     )
+    if spec.score_head is not None:  # a reranker: its scores against CrossEncoder.predict
+        scores = verify_scores(spec, settings, cache_dir=cache_dir)
+        return ExportReport(path, round(size, 1), scores)
     candidate = engine_vectors(settings, texts, cache_dir)
     reference, source = reference_vectors(spec, texts)
     return ExportReport(path, round(size, 1), compare(candidate, reference, texts, source))
@@ -70,6 +68,9 @@ def export(
 def render(report: ExportReport, fmt: str, precision: str) -> str:
     """A short summary for the terminal."""
     accuracy = report.accuracy
+    if isinstance(accuracy, ScoreReport):
+        head = f"artefact: {report.path} ({report.size_mb} MiB, {fmt} {precision}, a reranker)"
+        return head + "\n" + render_scores(accuracy)
     return "\n".join(
         [
             f"artefact: {report.path} ({report.size_mb} MiB, {fmt} {precision})",

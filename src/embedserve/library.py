@@ -14,6 +14,7 @@ import numpy as np
 
 from embedserve.arrays import FloatArray
 from embedserve.engine import Engine, ModelSource
+from embedserve.ranking import pair_scores
 
 T = TypeVar("T")
 DEFAULT_CHUNK = 256  # texts per engine request; two are in flight to overlap tokenizing
@@ -88,6 +89,29 @@ class Embedder:
         }
         vectors = self._call(self._encode_parts(parts, request))
         return vectors[0] if single else vectors
+
+    def predict(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        batch_size: int = DEFAULT_CHUNK,
+        *,
+        raw: bool = False,
+    ) -> FloatArray:
+        """Relevance scores of (query, document) pairs, as `CrossEncoder.predict` gives them:
+        a reranker's (its logits with `raw`), or an embedding model's cosines. Over-long
+        documents are cut, never the query."""
+        if not pairs:
+            return np.empty((0,), dtype=np.float32)
+        parts = [
+            list(pairs[start : start + batch_size]) for start in range(0, len(pairs), batch_size)
+        ]
+        scores: list[float] = []
+        for part in parts:
+            left, right = [q for q, _ in part], [d for _, d in part]
+            indexes = [(i, i) for i in range(len(part))]
+            result = self._call(pair_scores(self.engine, None, left, right, indexes, raw=raw))
+            scores.extend(result.scores)
+        return np.asarray(scores, dtype=np.float32)
 
     def _chunk_size(self) -> int:
         limits = self._runner.limits

@@ -113,3 +113,15 @@ def test_models_serve_side_by_side_with_their_tasks(http: httpx.Client) -> None:
     assert refused.status_code == 400 and "reranker" in refused.json()["error"]["message"]
     tei = http.post("/rerank", json={"model": RERANKER, "query": "whale " * 200, "texts": ["x"]})
     assert tei.status_code in (400, 413, 422) and set(tei.json()) == {"error", "error_type"}
+
+
+def test_verify_the_served_reranker(
+    server: ServerProcess, reranker_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`embedserve verify --url` on a reranker: its /score against CrossEncoder.predict."""
+    from embedserve.cli import main
+
+    argv = ["verify", "--url", server.base_url, "--model", str(reranker_dir)]
+    assert main([*argv, "--served-model", RERANKER]) == 0
+    output = capsys.readouterr().out
+    assert "top-1 passage agreement: 100%" in output and "PASS" in output
