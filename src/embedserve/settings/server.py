@@ -37,7 +37,7 @@ class ServeInputs(BaseModel):
         tuple[str, ...],
         Setting(
             "model directory (Hugging Face or sentence-transformers layout); repeat to serve "
-            "several, each under its directory's name",
+            "several, each under its directory's name (`all-MiniLM-L6-v2`: the bundled model)",
             default_text="the bundled sentence-transformers/all-MiniLM-L6-v2",
         ),
     ] = ()

@@ -89,8 +89,10 @@ def updated(settings: Settings, **changes: Any) -> Settings:
 
 
 def models_to_serve(inputs: ServeInputs, defaults: ModelSettings) -> tuple[ModelSettings, ...]:
-    """The bundled model, one per `--model`, or the entries of the models file."""
-    paths = [Path(p).expanduser() for p in inputs.model]
+    """The bundled model, one per `--model` (the bundled model's id or alias, when no such
+    directory exists, names the bundled model: `--model all-MiniLM-L6-v2 --model /a/reranker`
+    serves both), or the entries of the models file."""
+    paths: list[Path | None] = [_directory_or_bundled(p) for p in inputs.model]
     names = inputs.served_model_name
     if inputs.models_file:
         if paths or names:
@@ -106,6 +108,16 @@ def models_to_serve(inputs: ServeInputs, defaults: ModelSettings) -> tuple[Model
     if not paths:
         return (updated(defaults, served_names=names),)
     return tuple(updated(defaults, path=path, served_names=names) for path in paths)
+
+
+def _directory_or_bundled(value: str) -> Path | None:
+    """`value` as a directory, or None (the bundled model) for its id or an alias of it."""
+    from embedserve.models.bundled import BUNDLED_MODEL_ALIASES, BUNDLED_MODEL_ID
+
+    path = Path(value).expanduser()
+    if value in (BUNDLED_MODEL_ID, *BUNDLED_MODEL_ALIASES) and not path.exists():
+        return None
+    return path
 
 
 ModelSource = str | Path | ModelSettings | None

@@ -254,3 +254,16 @@ def test_resolved_backend(backend: str, device: str, resolved: str) -> None:
 def test_three_state_switch_from_the_environment(raw: str, expected: bool | None) -> None:
     """`--normalize` defaults to the model's own word; an empty variable keeps it so."""
     assert build({"EMBEDSERVE_NORMALIZE": raw}).models[0].normalize is expected
+
+
+def test_the_bundled_model_beside_a_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--model all-MiniLM-L6-v2 --model DIR` serves the bundled model and DIR; a directory
+    that happens to carry the bundled name is still that directory."""
+    first, second = settings_from_sources({"model": ["all-MiniLM-L6-v2", "/m/reranker"]}, {}).models
+    assert first.path is None and second.path == Path("/m/reranker")
+    (tmp_path / "all-MiniLM-L6-v2").mkdir()
+    monkeypatch.chdir(tmp_path)
+    [local] = settings_from_sources({"model": ["all-MiniLM-L6-v2"]}, {}).models
+    assert local.path == Path("all-MiniLM-L6-v2")
