@@ -91,7 +91,7 @@ async def test_cohere_max_tokens_per_doc_cuts_documents(fake_client: httpx.Async
     long = "whales live in every ocean and sing songs under the ice"
     body = {"query": QUERY, "documents": [long], "max_tokens_per_doc": 5}
     budget = (await fake_client.post("/v2/rerank", json=body)).json()["results"][0]
-    whole = (await fake_client.post("/v2/rerank", json={**body, "max_tokens_per_doc": None}))
+    whole = await fake_client.post("/v2/rerank", json={**body, "max_tokens_per_doc": None})
     assert whole.json()["results"][0]["relevance_score"] != budget["relevance_score"]
     first_five = await cosines(fake_client, QUERY, ["whales live in every ocean"])
     assert budget["relevance_score"] == pytest.approx(float(first_five[0]), abs=1e-6)
