@@ -10,39 +10,20 @@ from typing import Any
 
 import embedserve
 from embedserve.errors import EmbedServeError
+from embedserve.jobs.command import add_embed_command, run_embed
 from embedserve.settings import (
     PRECISIONS,
     resolve_cache_dir,
     serve_options,
     settings_from_sources,
 )
-
-
-def _add_serve_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per declared setting; nothing is read from the environment here."""
-    for option in serve_options():
-        shown = "" if option.setting.secret else option.shown_default
-        suffix = f"; default: {shown}" if shown else ""
-        help_text = f"{option.setting.help} (env {option.env_var}{suffix})"
-        common: dict[str, Any] = {"dest": option.name, "default": argparse.SUPPRESS}
-        if option.is_switch:
-            action = argparse.BooleanOptionalAction
-            parser.add_argument(*option.flags, action=action, help=help_text, **common)
-        elif option.repeatable:
-            parser.add_argument(
-                *option.flags, action="append", metavar="VALUE", help=help_text, **common
-            )
-        else:
-            value_type = option.value_type if option.type_name in ("int", "float") else str
-            parser.add_argument(
-                *option.flags, type=value_type, choices=option.choices, help=help_text, **common
-            )
+from embedserve.settings.flags import add_setting_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser; `embedserve --help` also lists every `serve` option."""
     serve = argparse.ArgumentParser(add_help=False)
-    _add_serve_options(serve)
+    add_setting_flags(serve, serve_options())
     parser = argparse.ArgumentParser(
         prog="embedserve",
         description="OpenAI-compatible text-embeddings server.",
@@ -61,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench_command(commands)
     _add_verify_command(commands)
     _add_export_command(commands)
+    add_embed_command(commands)
     return parser
 
 
@@ -270,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_verify(args)
     if args.command == "export":
         return _run_export(args)
+    if args.command == "embed":
+        return run_embed(args)
     try:  # the environment is read now, for `serve` only
         settings = settings_from_sources(vars(args))
     except (ValueError, OSError) as exc:

@@ -1,0 +1,94 @@
+"""`embedserve embed` in-process on the fake backend: shards in input order whose vectors equal
+the engine's, a resumed run that writes only the missing shards and ends with the same output,
+empty texts skipped and counted, other arguments refused, and the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from embedserve.cli import main
+from embedserve.jobs.output import OutputMismatch, shard_path
+from embedserve.jobs.readers import Fields
+from embedserve.jobs.run import JobOptions, run_job
+from embedserve.library import Embedder
+from embedserve.settings import ModelSettings
+
+SETTINGS = ModelSettings(backend="fake", truncate="END")
+
+
+def corpus(path: Path, count: int = 23) -> Path:
+    rows = [{"doc": f"d{i}", "text": f"text number {i} " + "word " * (i % 7)} for i in range(count)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def read_output(output: Path) -> tuple[list[str], np.ndarray]:
+    table = pq.read_table(sorted(output.glob("part-*.parquet")))
+    return table.column("id").to_pylist(), np.array(table.column("embedding").to_pylist())
+
+
+def options(tmp_path: Path, **changes: object) -> JobOptions:
+    given: dict[str, object] = {
+        "inputs": (str(corpus(tmp_path / "c.jsonl")),),
+        "output": tmp_path / "out",
+        "fields": Fields(id="doc"),
+        "shard_size": 5,
+        "quiet": True,
+    }
+    return JobOptions(**(given | changes))  # type: ignore[arg-type]
+
+
+def test_the_output_equals_the_engines_vectors(tmp_path: Path) -> None:
+    job = options(tmp_path)
+    summary = run_job(SETTINGS, job, tmp_path / "cache")
+    assert (summary.shards_written, summary.texts) == (5, 23)
+    ids, vectors = read_output(job.output)
+    assert ids == [f"d{i}" for i in range(23)]
+    texts = [json.loads(line)["text"] for line in Path(job.inputs[0]).read_text().splitlines()]
+    with Embedder(SETTINGS, cache_dir=tmp_path / "cache") as embedder:
+        assert np.array_equal(vectors, embedder.encode(texts))
+    manifest = json.loads((job.output / "manifest.json").read_text())
+    assert manifest["progress"]["complete"] and manifest["identity"]["id_field"] == "doc"
+
+
+def test_a_rerun_writes_only_missing_shards(tmp_path: Path) -> None:
+    job = options(tmp_path)
+    run_job(SETTINGS, job, tmp_path / "cache")
+    ids, vectors = read_output(job.output)
+    for index in (1, 4):
+        shard_path(job.output, index).unlink()
+    (job.output / ".part-00001.parquet.999.partial").write_bytes(b"cut short")
+    resumed = run_job(SETTINGS, job, tmp_path / "cache")
+    assert (resumed.shards_written, resumed.shards_skipped, resumed.texts) == (2, 3, 8)
+    again_ids, again = read_output(job.output)
+    assert again_ids == ids and np.array_equal(again, vectors)
+    assert not list(job.output.glob("*.partial"))
+    with pytest.raises(OutputMismatch, match="shard_size"):
+        run_job(SETTINGS, options(tmp_path, shard_size=6), tmp_path / "cache")
+
+
+def test_empty_texts_are_skipped_and_counted(tmp_path: Path) -> None:
+    lines = tmp_path / "lines.txt"
+    lines.write_text("alpha\n\nbeta\n\n\ngamma\n")
+    job = options(tmp_path, inputs=(str(lines),), fields=Fields())
+    summary = run_job(SETTINGS, job, tmp_path / "cache")
+    assert (summary.texts, summary.empty_skipped) == (3, 3)
+    assert read_output(job.output)[0] == ["0", "2", "5"]  # ids keep the line positions
+
+
+def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = corpus(tmp_path / "c.jsonl", count=4)
+    out = tmp_path / "cli-out"
+    argv = ["embed", str(source), "-o", str(out), "--id-field", "doc", "--backend", "fake"]
+    assert main([*argv, "--quiet", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "embedded 4 texts" in capsys.readouterr().out
+    assert read_output(out)[0] == ["d0", "d1", "d2", "d3"]
+    assert main([*argv, "--quiet", "--shard-size", "2"]) == 2
+    assert "other arguments" in capsys.readouterr().err
+    assert main(["embed", str(tmp_path / "nope.txt"), "-o", str(out), "--backend", "fake"]) == 2
+    assert "no such file" in capsys.readouterr().err
