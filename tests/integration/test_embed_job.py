@@ -92,3 +92,18 @@ def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "other arguments" in capsys.readouterr().err
     assert main(["embed", str(tmp_path / "nope.txt"), "-o", str(out), "--backend", "fake"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_requests_stay_within_the_models_request_limits(tmp_path: Path) -> None:
+    """A model that takes few tokens per request (here 20, under one shard's) gets requests
+    that fit (one text each), and the same vectors."""
+    from embedserve.settings import BatchingLimits
+
+    tight = ModelSettings(
+        backend="fake", truncate="END", limits=BatchingLimits(max_request_tokens=20)
+    )
+    job = options(tmp_path)
+    assert run_job(tight, job, tmp_path / "cache").texts == 23
+    loose = options(tmp_path, output=tmp_path / "loose")
+    run_job(SETTINGS, loose, tmp_path / "cache")
+    assert np.array_equal(read_output(job.output)[1], read_output(loose.output)[1])

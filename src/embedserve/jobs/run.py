@@ -185,10 +185,10 @@ async def _embed_shard(
     """The shard's vectors in record order, and its token count: texts sorted by length into
     requests of similar lengths, a few in flight."""
     order = sorted(range(len(records)), key=lambda i: len(records[i].text), reverse=True)
-    parts = [
-        order[start : start + TEXTS_PER_REQUEST]
-        for start in range(0, len(order), TEXTS_PER_REQUEST)
-    ]
+    runner = engine.runners[0]
+    fit = runner.limits.max_request_tokens // runner.spec.max_length  # never over the limit
+    step = max(1, min(TEXTS_PER_REQUEST, runner.limits.max_client_batch_size, fit))
+    parts = [order[start : start + step] for start in range(0, len(order), step)]
     in_flight = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
 
     async def one(part: list[int]) -> tuple[np.ndarray, int]:
