@@ -6,7 +6,7 @@ PORT   := $(or $(PORT),$(EMBEDSERVE_PORT),8000)
 ARGS   ?=
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck unit bench bench-quick bench-controls clean
+.PHONY: run test install install-test lint typecheck unit bench bench-quick bench-controls bench-job clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,13 @@ test: lint typecheck unit              ## install with test extras, lint, type-c
 bench: install-test                    ## the full comparison (about 20 min with the soak): benchmarks/results/
 	$(BIN)/python benchmarks/compare.py --soak 100000
 	$(BIN)/python benchmarks/vector_controls.py
+	$(BIN)/python benchmarks/embed_job.py
 
 bench-controls: install-test           ## per-request controls alone (compact outputs, ...): a few minutes
 	$(BIN)/python benchmarks/vector_controls.py
+
+bench-job: install-test                ## embedserve embed: tokens/s against the raw executor, peak RSS to 1M texts
+	$(BIN)/python benchmarks/embed_job.py
 
 bench-quick: install-test              ## the same on 500 texts, no soak (about 4 min)
 	$(BIN)/python benchmarks/compare.py --quick

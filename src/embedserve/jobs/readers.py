@@ -17,6 +17,7 @@ import orjson
 FORMATS = {".txt": "text", ".text": "text", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 FORMATS |= {".csv": "csv", ".parquet": "parquet"}
 PARQUET_BATCH_ROWS = 4096
+LINE_END = "\n"  # text lines end at \n only (a trailing \r is dropped; a lone \r is text)
 
 
 class InputError(ValueError):
@@ -80,7 +81,7 @@ def read_records(inputs: Sequence[str], fields: Fields) -> Iterator[Record]:
     position = 0
     for name in inputs:
         for where, row in _rows(name, fields):
-            yield _record(name, where, row, fields, position)
+            yield make_record(name, where, row, fields, position)
             position += 1
 
 
@@ -90,10 +91,11 @@ def _rows(name: str, fields: Fields) -> Iterator[tuple[int, dict[str, Any]]]:
         yield from _parquet_rows(name, fields)
         return
     if name == "-":
-        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
+        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline=LINE_END)
         yield from _text_rows(stream, fields)
         return
-    with open(name, encoding="utf-8", newline="") as handle:
+    newline = LINE_END if kind == "text" else ""  # csv parses its own line ends
+    with open(name, encoding="utf-8", newline=newline) as handle:
         if kind == "text":
             yield from _text_rows(handle, fields)
         elif kind == "jsonl":
@@ -109,15 +111,19 @@ def _text_rows(handle: io.TextIOBase, fields: Fields) -> Iterator[tuple[int, dic
 
 def _jsonl_rows(name: str, handle: io.TextIOBase) -> Iterator[tuple[int, dict[str, Any]]]:
     for line_number, line in enumerate(handle, start=1):
-        if not line.strip():
-            continue  # blank lines separate nothing in JSONL
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise InputError(f"{name}:{line_number}: not JSON ({exc})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{name}:{line_number}: expected a JSON object per line")
-        yield line_number, row
+        if line.strip():  # blank lines separate nothing in JSONL
+            yield line_number, parse_jsonl(name, line_number, line)
+
+
+def parse_jsonl(name: str, line_number: int, line: str) -> dict[str, Any]:
+    """One JSONL line as an object, or an error naming the file and line."""
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{name}:{line_number}: not JSON ({exc})") from None
+    if not isinstance(row, dict):
+        raise InputError(f"{name}:{line_number}: expected a JSON object per line")
+    return row
 
 
 def _parquet_rows(name: str, fields: Fields) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -139,7 +145,10 @@ def _parquet_rows(name: str, fields: Fields) -> Iterator[tuple[int, dict[str, An
             yield row_number, row
 
 
-def _record(name: str, where: int, row: dict[str, Any], fields: Fields, position: int) -> Record:
+def make_record(
+    name: str, where: int, row: dict[str, Any], fields: Fields, position: int
+) -> Record:
+    """The record of `row` (record `where` of file `name`, `position` in the corpus)."""
     text = row.get(fields.text)
     if not isinstance(text, str):
         found = "no" if text is None else f"a {type(text).__name__}"
@@ -172,7 +181,7 @@ def count_records(inputs: Sequence[str]) -> int | None:
 
             total += pq.ParquetFile(name).metadata.num_rows
         elif kind == "text":
-            with open(name, encoding="utf-8", newline="") as handle:
+            with open(name, encoding="utf-8", newline=LINE_END) as handle:
                 total += sum(1 for _ in handle)
         else:
             total += sum(1 for _ in _rows(name, Fields()))

@@ -87,3 +87,10 @@ def test_missing_inputs_and_parquet_columns_are_named(tmp_path: Path) -> None:
     pq.write_table(pa.table({"body": ["a"]}), tmp_path / "t.parquet")
     with pytest.raises(InputError, match=r"no column text \(columns: body\)"):
         list(read_records([str(tmp_path / "t.parquet")], Fields()))
+
+
+def test_text_lines_end_at_newline_only(tmp_path: Path) -> None:
+    """`\\r\\n` ends a line like `\\n`; a lone `\\r` is part of the text (as the plan reads it)."""
+    (tmp_path / "r.txt").write_bytes(b"a\r\nb\rc\nd")
+    assert texts_and_ids([str(tmp_path / "r.txt")]) == [("0", "a"), ("1", "b\rc"), ("2", "d")]
+    assert count_records([str(tmp_path / "r.txt")]) == 3
