@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 from embedserve.arrays import FloatArray, IntArray
@@ -19,3 +20,10 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release the model."""
         ...
+
+
+def compute_threads() -> int:
+    """Threads for one forward pass: `OMP_NUM_THREADS` when set (Ray sets it to an actor's
+    CPUs, as do container and batch schedulers), else every core."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    return int(given) if given.isdigit() and int(given) > 0 else os.cpu_count() or 1

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from embedserve.arrays import FloatArray, IntArray
+from embedserve.backends.base import compute_threads
 from embedserve.backends.feeds import model_feeds, pair_separator
 from embedserve.backends.onnx_export import open_onnx, open_onnx_fp16
 from embedserve.errors import ModelLoadError
@@ -20,7 +20,7 @@ def session_options() -> ort.SessionOptions:
     busy-waiting between batches (the event loop and tokenizer share these cores)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = os.cpu_count() or 1
+    options.intra_op_num_threads = compute_threads()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")

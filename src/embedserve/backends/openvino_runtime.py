@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +11,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from embedserve.arrays import FloatArray, IntArray
+from embedserve.backends.base import compute_threads
 from embedserve.backends.export_cache import open_cached
 from embedserve.backends.feeds import model_feeds, pair_separator
 from embedserve.backends.onnx_export import cached_onnx_path, ensure_onnx, tools_key
@@ -91,7 +91,7 @@ class OpenVinoBackend:
         core = ov.Core()
         config = {
             "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_NUM_THREADS": os.cpu_count() or 1,
+            "INFERENCE_NUM_THREADS": compute_threads(),
             "INFERENCE_PRECISION_HINT": "f32",
         }
 

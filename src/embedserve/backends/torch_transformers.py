@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 from transformers import AutoModel, AutoModelForSequenceClassification
 
 from embedserve.arrays import FloatArray, IntArray
+from embedserve.backends.base import compute_threads
 from embedserve.backends.feeds import model_feeds, pair_separator
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec
@@ -37,7 +37,7 @@ class TorchBackend:
         if device == "cuda" and not torch.cuda.is_available():
             raise ModelLoadError("--device cuda was asked for but PyTorch sees no CUDA device")
         if device == "cpu":
-            torch.set_num_threads(os.cpu_count() or 1)
+            torch.set_num_threads(compute_threads())
         loader = AutoModelForSequenceClassification if spec.score_head else AutoModel
         model = loader.from_pretrained(
             str(spec.path), dtype=torch.float32, trust_remote_code=spec.trust_remote_code

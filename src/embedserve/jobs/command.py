@@ -54,6 +54,18 @@ def add_embed_command(commands: Any) -> None:
     embed.add_argument("--dimensions", type=int, default=None, help="matryoshka output size")
     embed.add_argument("--output-dtype", choices=DTYPES, default=None, help="default: float32")
     embed.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
+    ray = embed.add_argument_group("Ray (pip install 'embedserve[ray]')")
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Ray cluster (`auto`, `HOST:PORT`, `ray://...`; no address: a local Ray)",
+    )
+    ray.add_argument("--num-actors", type=int, default=1, help="engines in the actor pool")
+    ray.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs each engine gets")
+    ray.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs each engine gets")
     add_setting_flags(embed, model_options())
 
 
@@ -82,7 +94,18 @@ def run_embed(args: argparse.Namespace) -> int:
             output_dtype=None if args.output_dtype == "float" else args.output_dtype,
             quiet=args.quiet,
         )
-        summary = run_job(settings.models[0], options, settings.cache_dir)
+        if args.ray is None:
+            summary = run_job(settings.models[0], options, settings.cache_dir)
+        else:
+            from embedserve.jobs.ray_job import RayOptions, run_ray_job
+
+            cluster = RayOptions(
+                address=None if args.ray == "local" else args.ray,
+                num_actors=args.num_actors,
+                cpus_per_actor=args.cpus_per_actor,
+                gpus_per_actor=args.gpus_per_actor,
+            )
+            summary = run_ray_job(settings.models[0], options, settings.cache_dir, cluster)
     except (InputError, JobError, EmbedServeError, ValueError) as error:
         print(f"embedserve embed: {error}", file=sys.stderr)
         return 2

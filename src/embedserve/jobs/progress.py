@@ -27,6 +27,11 @@ class Progress:
         self._bar.set_postfix_str(f"{self._tokens / elapsed:,.0f} tokens/s", refresh=False)
         self._bar.update(texts)
 
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since the clock started."""
+        return time.perf_counter() - self._started
+
     def skipped(self, texts: int) -> None:
         """`texts` found already done (a resumed run)."""
         self._bar.update(texts)

@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ class JobSummary:
     tokens: int = 0
     empty_skipped: int = 0
     seconds: float = 0.0
+    nodes: int = 1  # machines whose workers embedded shards (a Ray job may use several)
 
     def line(self, output: Path) -> str:
         """The summary printed at the end."""
@@ -76,7 +77,7 @@ class JobSummary:
             f"embedded {self.texts} texts ({self.tokens} tokens) in {self.seconds:.1f}s: "
             f"{rate:.0f} texts/s, {token_rate:.0f} tokens/s; shards: {self.shards_written} "
             f"written, {self.shards_skipped} already done; empty texts skipped: "
-            f"{self.empty_skipped}; output: {output}"
+            f"{self.empty_skipped}; nodes: {self.nodes}; output: {output}"
         )
 
 
@@ -95,7 +96,7 @@ def run_job(settings: ModelSettings, options: JobOptions, cache_dir: Path) -> Jo
         summary = asyncio.run(_run(runner, options, inputs, progress))
     finally:
         progress.close()
-    save_manifest(options.output, identity, {"complete": True, **summary.__dict__})
+    save_manifest(options.output, identity, {"complete": True, **asdict(summary)})
     return summary
 
 
@@ -124,8 +125,12 @@ def job_identity(
         "id_field": options.fields.id,
         "keep_fields": list(options.fields.keep),
         "shard_size": options.shard_size,
-        "inputs": [[name, _size(name)] for name in inputs],
+        "inputs": [[_absolute(name), _size(name)] for name in inputs],
     }
+
+
+def _absolute(name: str) -> str:
+    return name if name == "-" else str(Path(name).resolve())
 
 
 def _size(name: str) -> int | None:
@@ -158,7 +163,7 @@ async def _run(
                 continue
             kept = [record for record in batch if record.text]
             summary.empty_skipped += len(batch) - len(kept)
-            vectors, tokens = await _embed_shard(engine, kept, options, progress)
+            vectors, tokens = await embed_shard(engine, kept, options, progress)
             if writing is not None:
                 await writing
             columns = {key: [r.kept[key] for r in kept] for key in options.fields.keep}
@@ -179,8 +184,8 @@ def _write(output: Path, index: int, ids: list[str], vectors: Any, columns: Any)
     write_shard(output, index, ids, vectors, columns)
 
 
-async def _embed_shard(
-    engine: Engine, records: list[Record], options: JobOptions, progress: Progress
+async def embed_shard(
+    engine: Engine, records: list[Record], options: JobOptions, progress: Progress | None
 ) -> tuple[np.ndarray, int]:
     """The shard's vectors in record order, and its token count: texts sorted by length into
     requests of similar lengths, a few in flight."""
@@ -205,7 +210,8 @@ async def _embed_shard(
             except EmbedServeError as error:
                 ids = ", ".join(records[i].id for i in part[:3])
                 raise JobError(f"records {ids}, ...: {error.message}") from None
-            progress.advance(len(part), result.prompt_tokens)
+            if progress is not None:
+                progress.advance(len(part), result.prompt_tokens)
             return np.asarray(result.vectors), result.prompt_tokens
 
     results = await asyncio.gather(*(one(part) for part in parts))

@@ -1,0 +1,121 @@
+"""`embedserve embed --ray` on a real two-node Ray cluster (two one-CPU nodes, started and
+stopped by the tests): the output equals the local job's (same ids, same vectors), both nodes
+ran actors, and after the driver is killed mid-job a re-run computes only the missing shards."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from embedserve.jobs.output import finished_shards
+from tests.e2e.ray_cluster import UNAUTHENTICATED, RayCluster, start_ray_cluster
+
+pytestmark = pytest.mark.slow
+RECORDS, SHARD = 800, 50
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    started = start_ray_cluster(tmp_path_factory.mktemp("ray") / "ray.log")
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
+    rows = [
+        f'{{"id": "doc-{i}", "text": "text {i} about {"whales " * (i % 30)}"}}'
+        for i in range(RECORDS)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def embed(corpus: Path, output: Path, cache: Path, *extra: str) -> list[str]:
+    job = ["embed", str(corpus), "-o", str(output), "--id-field", "id", "--shard-size", str(SHARD)]
+    return [sys.executable, "-m", "embedserve", *job, "--quiet", "--cache-dir", str(cache), *extra]
+
+
+def read(output: Path) -> tuple[list[str], np.ndarray]:
+    table = pq.read_table(sorted(output.glob("part-*.parquet")))
+    return table.column("id").to_pylist(), np.array(table.column("embedding").to_pylist())
+
+
+@pytest.fixture(scope="module")
+def local_output(
+    corpus: Path, tmp_path_factory: pytest.TempPathFactory, onnx_cache_dir: Path
+) -> tuple[list[str], np.ndarray]:
+    output = tmp_path_factory.mktemp("local") / "out"
+    subprocess.run(embed(corpus, output, onnx_cache_dir), check=True, timeout=600)
+    return read(output)
+
+
+def test_ray_job_equals_the_local_job_on_both_nodes(
+    cluster: RayCluster,
+    corpus: Path,
+    tmp_path: Path,
+    onnx_cache_dir: Path,
+    local_output: tuple[list[str], np.ndarray],
+) -> None:
+    ray = ["--ray", cluster.address, "--num-actors", "2"]
+    done = subprocess.run(
+        embed(corpus, tmp_path / "out", onnx_cache_dir, *ray),
+        capture_output=True, text=True, timeout=600, check=False, env=UNAUTHENTICATED,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"shards: {RECORDS // SHARD} written" in done.stdout and "nodes: 2" in done.stdout
+    ids, vectors = read(tmp_path / "out")
+    assert ids == local_output[0]
+    np.testing.assert_allclose(vectors, local_output[1], atol=1e-6)
+    for index in (2, 5):  # the local job resumes the Ray job's output (same manifest)
+        (tmp_path / "out" / f"part-{index:05d}.parquet").unlink()
+    local = subprocess.run(
+        embed(corpus, tmp_path / "out", onnx_cache_dir),
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    assert f"shards: 2 written, {RECORDS // SHARD - 2} already done" in local.stdout
+    assert read(tmp_path / "out")[0] == local_output[0]
+
+
+def test_a_killed_driver_resumes_with_the_missing_shards_only(
+    cluster: RayCluster,
+    corpus: Path,
+    tmp_path: Path,
+    onnx_cache_dir: Path,
+    local_output: tuple[list[str], np.ndarray],
+) -> None:
+    output = tmp_path / "out"
+    command = embed(corpus, output, onnx_cache_dir, "--ray", cluster.address, "--num-actors", "2")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    driver = subprocess.Popen(command, env=UNAUTHENTICATED, **quiet)  # type: ignore[call-overload]
+    deadline = time.monotonic() + 600
+    while len(finished_shards(output)) < 3 and driver.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert driver.poll() is None, "the job ended before it could be interrupted"
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    time.sleep(2)  # the cluster ends the dead driver's actors
+    before = len(finished_shards(output))
+    rerun = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, check=False, env=UNAUTHENTICATED
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    written, skipped = map(
+        int, re.search(r"shards: (\d+) written, (\d+) already", rerun.stdout).groups()
+    )
+    assert skipped >= before >= 3 and written + skipped == RECORDS // SHARD
+    ids, vectors = read(output)
+    assert ids == local_output[0]
+    np.testing.assert_allclose(vectors, local_output[1], atol=1e-6)
