@@ -54,3 +54,15 @@ def test_probe_and_speed(bundled_spec: ModelSpec) -> None:
     assert executor.measure_tokens_per_second(4096) > 0
     assert backend.batches == 3  # the probe, then two timed runs of one full batch
     assert len(backend.seen[-1]) == 64  # calibration rows of 64 tokens
+
+
+def test_the_fake_backend_keeps_only_its_newest_records(bundled_spec: ModelSpec) -> None:
+    """A long fake run keeps flat memory: `seen` holds at most SEEN_LIMIT token lists."""
+    from embedserve.backends.fake import SEEN_LIMIT, FakeBackend
+
+    backend = FakeBackend(bundled_spec)
+    ids = np.arange(4, dtype=np.int64)[None].repeat(SEEN_LIMIT // 3, axis=0)
+    for _ in range(4):
+        backend.forward(ids, np.ones_like(ids))
+    assert SEEN_LIMIT // 2 <= len(backend.seen) <= SEEN_LIMIT
+    assert len(backend.widths) == 4 and backend.seen[-1] == [0, 1, 2, 3]

@@ -11,6 +11,9 @@ from embedserve.arrays import FloatArray, IntArray
 from embedserve.models.spec import ModelSpec
 
 _POSITION_STEP = np.float32(0.713)
+# What `seen` and `widths` keep: the newest entries only, so that a long run on the fake backend
+# (a benchmark of a million texts) keeps flat memory; tests look at far fewer.
+SEEN_LIMIT = 10_000
 
 
 class DeviceThreadKilled(BaseException):
@@ -22,7 +25,8 @@ class FakeBackend:
 
     `delay_s` slows each batch down; a batch containing `fail_token_id` raises; one containing
     `kill_token_id` raises `DeviceThreadKilled`, which ends the device thread; every batch's
-    token ids are recorded in `seen` so tests can tell what reached the "device".
+    token ids are recorded in `seen` (the newest `SEEN_LIMIT`) so tests can tell what reached
+    the "device".
     """
 
     name = "fake"
@@ -54,6 +58,9 @@ class FakeBackend:
             self.seen.extend(
                 row[mask > 0].tolist() for row, mask in zip(input_ids, attention_mask, strict=True)
             )
+            for kept in (self.seen, self.widths):
+                if len(kept) > SEEN_LIMIT:
+                    del kept[: len(kept) - SEEN_LIMIT // 2]
         if self.delay_s:
             time.sleep(self.delay_s)
         if self.fail_token_id is not None and bool((input_ids == self.fail_token_id).any()):
