@@ -107,3 +107,13 @@ def test_requests_stay_within_the_models_request_limits(tmp_path: Path) -> None:
     loose = options(tmp_path, output=tmp_path / "loose")
     run_job(SETTINGS, loose, tmp_path / "cache")
     assert np.array_equal(read_output(job.output)[1], read_output(loose.output)[1])
+
+
+def test_ray_flags_are_checked_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = corpus(tmp_path / "c.jsonl", count=2)
+    argv = ["embed", str(source), "-o", str(tmp_path / "o"), "--backend", "fake", "--ray"]
+    assert main([*argv, "--num-actors", "0"]) == 2
+    assert "--num-actors must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

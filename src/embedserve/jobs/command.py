@@ -97,6 +97,15 @@ def run_embed(args: argparse.Namespace) -> int:
         if args.ray is None:
             summary = run_job(settings.models[0], options, settings.cache_dir)
         else:
+            if args.num_actors < 1 or args.cpus_per_actor <= 0 or args.gpus_per_actor < 0:
+                raise JobError(
+                    "--num-actors must be at least 1, --cpus-per-actor above 0 and "
+                    "--gpus-per-actor at least 0"
+                )
+            try:
+                import ray  # noqa: F401
+            except ImportError:
+                raise JobError("--ray needs Ray: pip install 'embedserve[ray]'") from None
             from embedserve.jobs.ray_job import RayOptions, run_ray_job
 
             cluster = RayOptions(
