@@ -1,5 +1,5 @@
 """The job's output directory: numbered Parquet shards, each written beside its place and renamed
-into it (a shard file exists only whole), and `manifest.json`, which names what the vectors
+into it (a shard file exists only whole), and `_manifest.json`, which names what the vectors
 depend on so that a re-run with other arguments is refused instead of mixing vectors."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-MANIFEST = "manifest.json"
+MANIFEST = "_manifest.json"  # "_": Parquet readers (pyarrow, pandas, Spark) skip it in the folder
 SHARD_PATTERN = "part-{:05d}.parquet"
 MANIFEST_VERSION = 1
 
@@ -66,8 +66,8 @@ def write_shard(
 
 
 def remove_partials(output: Path) -> None:
-    """Drop the leftovers of shards a killed run was writing."""
-    for leftover in output.glob(".part-*.partial"):
+    """Drop the leftovers of shards (and manifests) a killed run was writing."""
+    for leftover in output.glob(".*.partial"):
         leftover.unlink(missing_ok=True)
 
 

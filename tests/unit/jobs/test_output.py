@@ -49,5 +49,5 @@ def test_manifest_refuses_other_arguments_and_foreign_directories(tmp_path: Path
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "cat.jpg").write_bytes(b"")
-    with pytest.raises(OutputMismatch, match=r"not empty and holds no manifest\.json"):
+    with pytest.raises(OutputMismatch, match=r"not empty and holds no _manifest\.json"):
         check_or_write_manifest(foreign, identity)
