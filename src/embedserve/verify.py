@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -100,22 +101,26 @@ def served_vectors(
     """Ask a running server (any OpenAI-compatible embeddings URL)."""
     from embedserve.bench.loadgen import embeddings_url
 
-    body: dict[str, object] = {"input": list(texts)}
-    if model:
-        body["model"] = model
+    answer = post_json(embeddings_url(url), {"input": list(texts)}, model, api_key)
+    data = sorted(answer["data"], key=lambda item: item["index"])
+    return np.array([item["embedding"] for item in data], dtype=np.float32)
+
+
+def post_json(url: str, body: dict[str, Any], model: str | None, api_key: str | None) -> Any:
+    """POST `body` (with `model` when given) to `url` with the standard library, the key as a
+    bearer token; the parsed answer, or a RuntimeError quoting the server's."""
+    body = {**body, "model": model} if model else body
     headers = {"content-type": "application/json"}
     if api_key:
         headers["authorization"] = f"Bearer {api_key}"
     request = urllib.request.Request(
-        embeddings_url(url), data=json.dumps(body).encode(), headers=headers, method="POST"
+        url, data=json.dumps(body).encode(), headers=headers, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=300) as response:
-            answer = json.loads(response.read())
+            return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise RuntimeError(f"{url} answered {exc.code}: {exc.read().decode()[:500]}") from exc
-    data = sorted(answer["data"], key=lambda item: item["index"])
-    return np.array([item["embedding"] for item in data], dtype=np.float32)
 
 
 def engine_vectors(

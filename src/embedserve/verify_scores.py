@@ -8,9 +8,6 @@ query still ranks the same passage first.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import numpy as np
 from embedserve.arrays import FloatArray
 from embedserve.models import ModelSpec
 from embedserve.settings import ModelSettings
-from embedserve.verify import PAIRS
+from embedserve.verify import PAIRS, post_json
 
 
 @dataclass(frozen=True)
@@ -84,23 +81,8 @@ def served_scores(
     url: str, model: str | None, pairs: list[tuple[str, str]], api_key: str | None
 ) -> FloatArray:
     """Ask a running server's vLLM-style `/score`, pairwise."""
-    body: dict[str, object] = {"text_1": [q for q, _ in pairs], "text_2": [p for _, p in pairs]}
-    if model:
-        body["model"] = model
-    headers = {"content-type": "application/json"}
-    if api_key:
-        headers["authorization"] = f"Bearer {api_key}"
-    request = urllib.request.Request(
-        url.rstrip("/").removesuffix("/v1") + "/score",
-        data=json.dumps(body).encode(),
-        headers=headers,
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=300) as response:
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"{url} answered {exc.code}: {exc.read().decode()[:500]}") from exc
+    body = {"text_1": [q for q, _ in pairs], "text_2": [p for _, p in pairs]}
+    answer = post_json(url.rstrip("/").removesuffix("/v1") + "/score", body, model, api_key)
     data = sorted(answer["data"], key=lambda item: item["index"])
     return np.array([item["score"] for item in data], dtype=np.float32)
 

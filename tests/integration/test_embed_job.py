@@ -120,3 +120,12 @@ def test_ray_flags_are_checked_before_anything_starts(
     assert main([*argv, "--num-actors", "0"]) == 2
     assert "--num-actors must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_an_output_path_that_is_a_file_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = corpus(tmp_path / "c.jsonl", count=2)
+    (tmp_path / "taken").write_text("a file")
+    assert main(["embed", str(source), "-o", str(tmp_path / "taken"), "--backend", "fake"]) == 2
+    assert "taken" in capsys.readouterr().err

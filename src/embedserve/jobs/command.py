@@ -115,7 +115,7 @@ def run_embed(args: argparse.Namespace) -> int:
                 gpus_per_actor=args.gpus_per_actor,
             )
             summary = run_ray_job(settings.models[0], options, settings.cache_dir, cluster)
-    except (InputError, JobError, EmbedServeError, ValueError) as error:
+    except (InputError, JobError, EmbedServeError, ValueError, OSError) as error:
         print(f"embedserve embed: {error}", file=sys.stderr)
         return 2
     print(summary.line(options.output))

@@ -80,9 +80,12 @@ def read_records(inputs: Sequence[str], fields: Fields) -> Iterator[Record]:
     position in the whole corpus."""
     position = 0
     for name in inputs:
-        for where, row in _rows(name, fields):
-            yield make_record(name, where, row, fields, position)
-            position += 1
+        try:
+            for where, row in _rows(name, fields):
+                yield make_record(name, where, row, fields, position)
+                position += 1
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{name}: not UTF-8 text ({exc}); convert it first") from None
 
 
 def _rows(name: str, fields: Fields) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -94,3 +94,9 @@ def test_text_lines_end_at_newline_only(tmp_path: Path) -> None:
     (tmp_path / "r.txt").write_bytes(b"a\r\nb\rc\nd")
     assert texts_and_ids([str(tmp_path / "r.txt")]) == [("0", "a"), ("1", "b\rc"), ("2", "d")]
     assert count_records([str(tmp_path / "r.txt")]) == 3
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    (tmp_path / "latin1.txt").write_bytes("café\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin1.txt: not UTF-8 text"):
+        texts_and_ids([str(tmp_path / "latin1.txt")])
