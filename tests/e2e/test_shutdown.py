@@ -100,9 +100,10 @@ def test_sigterm_under_load_drains_then_exits_zero(tmp_path: Path) -> None:
     log = server.log()
     assert "Traceback" not in log, log
     # Readiness turned 503 at once, and stayed 503 until the listener closed.
+    # (The poller samples every ~0.1-0.3 s on a busy machine: the first sample after SIGTERM
+    # must already be 503, whenever it lands; a threshold on its time only measured the poller.)
     after = [(t, status) for t, status in out.health if t >= 0]
-    first_503 = next(t for t, status in after if status == 503)
-    assert first_503 < 0.3, after
+    assert after and after[0][1] == 503 and after[0][0] < 1.0, after
     assert all(status in (503, None) for t, status in after), after
     # Requests sent during the drain delay were still served.
     served_late = [t for t, status, _ in out.statuses if status == 200 and t > 1.0]
