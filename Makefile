@@ -6,7 +6,7 @@ PORT   := $(or $(PORT),$(EMBEDSERVE_PORT),8000)
 ARGS   ?=
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck unit bench bench-quick bench-controls bench-job clean
+.PHONY: run test install install-test lint typecheck unit bench bench-quick bench-controls bench-job bench-ray clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,12 +42,16 @@ bench: install-test                    ## the full comparison (about 20 min with
 	$(BIN)/python benchmarks/compare.py --soak 100000
 	$(BIN)/python benchmarks/vector_controls.py
 	$(BIN)/python benchmarks/embed_job.py
+	$(BIN)/python benchmarks/ray_scaling.py
 
 bench-controls: install-test           ## per-request controls alone (compact outputs, ...): a few minutes
 	$(BIN)/python benchmarks/vector_controls.py
 
 bench-job: install-test                ## embedserve embed: tokens/s against the raw executor, peak RSS to 1M texts
 	$(BIN)/python benchmarks/embed_job.py
+
+bench-ray: install-test                ## Ray: the job with 1 and 2 actors, serve --ray with 1 and 2 replicas, vs local (about 12 min)
+	$(BIN)/python benchmarks/ray_scaling.py
 
 bench-quick: install-test              ## the same on 500 texts, no soak (about 4 min)
 	$(BIN)/python benchmarks/compare.py --quick

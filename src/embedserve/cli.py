@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import embedserve
 from embedserve.errors import EmbedServeError
 from embedserve.jobs.command import add_embed_command, run_embed
+from embedserve.ray_replicas import add_ray_flags, replica_options, serve_on_ray
 from embedserve.settings import (
     PRECISIONS,
     resolve_cache_dir,
@@ -32,18 +34,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=embedserve.__version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser(
+    serve_command = commands.add_parser(
         "serve",
         parents=[serve],
         help="serve the OpenAI embeddings API",
         description="Serve the OpenAI embeddings API over HTTP. "
-        "Every flag can also be set as EMBEDSERVE_<FLAG>.",
+        "Every flag but the Ray ones can also be set as EMBEDSERVE_<FLAG>.",
     )
+    add_ray_flags(serve_command)
     _add_bench_command(commands)
     _add_verify_command(commands)
     _add_export_command(commands)
     add_embed_command(commands)
     return parser
+
+
+def _run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    try:  # the environment is read now, for `serve` only
+        ray = replica_options(args)  # and takes the Ray flags out of `args`
+        settings = settings_from_sources(vars(args))
+        if ray is not None:
+            ray.check()
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
+    try:
+        if ray is None:
+            from embedserve.server import serve
+
+            return serve(settings)
+        if importlib.util.find_spec("ray") is None:
+            print("embedserve: --ray needs Ray: pip install 'embedserve[ray]'", file=sys.stderr)
+            return 2
+        return serve_on_ray(settings, ray)
+    except EmbedServeError as exc:
+        print(f"embedserve: {exc.message}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # e.g. one served name used by two models
+        print(f"embedserve: {exc}", file=sys.stderr)
+        return 2
 
 
 def _add_bench_command(commands: Any) -> None:
@@ -254,17 +282,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_export(args)
     if args.command == "embed":
         return run_embed(args)
-    try:  # the environment is read now, for `serve` only
-        settings = settings_from_sources(vars(args))
-    except (ValueError, OSError) as exc:
-        parser.error(str(exc))
-    from embedserve.server import serve
-
-    try:
-        return serve(settings)
-    except EmbedServeError as exc:
-        print(f"embedserve: {exc.message}", file=sys.stderr)
-        return 1
-    except ValueError as exc:  # e.g. one served name used by two models
-        print(f"embedserve: {exc}", file=sys.stderr)
-        return 2
+    return _run_serve(parser, args)

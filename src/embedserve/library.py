@@ -38,7 +38,7 @@ class Embedder:
         self._thread.start()
         self.engine = Engine.from_models(model, cache_dir=cache_dir, **settings)
         try:
-            self._call(self.engine.start())
+            self.run(self.engine.start())
         except BaseException:
             self.close()
             raise
@@ -87,7 +87,7 @@ class Embedder:
             "normalize": normalize,
             "output_dtype": output_dtype,
         }
-        vectors = self._call(self._encode_parts(parts, request))
+        vectors = self.run(self._encode_parts(parts, request))
         return vectors[0] if single else vectors
 
     def predict(
@@ -109,7 +109,7 @@ class Embedder:
         for part in parts:
             left, right = [q for q, _ in part], [d for _, d in part]
             indexes = [(i, i) for i in range(len(part))]
-            result = self._call(pair_scores(self.engine, None, left, right, indexes, raw=raw))
+            result = self.run(pair_scores(self.engine, None, left, right, indexes, raw=raw))
             scores.extend(result.scores)
         return np.asarray(scores, dtype=np.float32)
 
@@ -131,7 +131,8 @@ class Embedder:
         joined: FloatArray = np.concatenate(results, axis=0)
         return joined
 
-    def _call(self, work: Coroutine[Any, Any, T]) -> T:
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine over `self.engine` on the embedder's event loop; its result."""
         future: Future[T] = asyncio.run_coroutine_threadsafe(work, self._loop)
         return future.result()
 
@@ -140,7 +141,7 @@ class Embedder:
         if self._loop.is_closed():
             return
         if getattr(self, "engine", None) is not None and self.engine.loaded:
-            self._call(self.engine.stop())
+            self.run(self.engine.stop())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()

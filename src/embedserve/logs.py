@@ -42,11 +42,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str, fmt: str = "text") -> None:
-    """Route every logger (uvicorn's included) through one stderr handler in `fmt`."""
+def configure_logging(level: str, fmt: str = "text", *, only_ours: bool = False) -> None:
+    """Route every logger (uvicorn's included) through one stderr handler in `fmt`; with
+    `only_ours`, just the `embedserve` loggers (in a process whose root logger another
+    framework owns: a Ray Serve replica)."""
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    if only_ours:
+        ours = logging.getLogger("embedserve")
+        ours.handlers[:] = [handler]
+        ours.setLevel(level.upper())
+        ours.propagate = False
+        return
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

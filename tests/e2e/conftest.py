@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 
+from embedserve.testing_ray import RayCluster, start_ray_cluster
 from tests.conftest import ServerProcess
 from tests.e2e.shared import TIMEOUT_S, Reference
 
@@ -30,3 +31,11 @@ def client(real_server: ServerProcess) -> Iterator[openai.OpenAI]:
 def http(real_server: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=real_server.base_url, timeout=TIMEOUT_S) as raw:
         yield raw
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """A real two-node Ray cluster (one CPU each) for the tests of one module."""
+    started = start_ray_cluster(tmp_path_factory.mktemp("ray") / "ray.log")
+    yield started
+    started.stop()

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from embedserve.jobs.output import finished_shards
-from tests.e2e.ray_cluster import UNAUTHENTICATED, RayCluster, start_ray_cluster
+from embedserve.testing_ray import UNAUTHENTICATED, RayCluster
 
 pytestmark = pytest.mark.slow
 RECORDS, SHARD = 800, 50
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    started = start_ray_cluster(tmp_path_factory.mktemp("ray") / "ray.log")
-    yield started
-    started.stop()
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +54,13 @@ def local_output(
 
 
 def test_ray_job_equals_the_local_job_on_both_nodes(
-    cluster: RayCluster,
+    ray_cluster: RayCluster,
     corpus: Path,
     tmp_path: Path,
     onnx_cache_dir: Path,
     local_output: tuple[list[str], np.ndarray],
 ) -> None:
-    ray = ["--ray", cluster.address, "--num-actors", "2"]
+    ray = ["--ray", ray_cluster.address, "--num-actors", "2"]
     done = subprocess.run(
         embed(corpus, tmp_path / "out", onnx_cache_dir, *ray),
         capture_output=True, text=True, timeout=600, check=False, env=UNAUTHENTICATED,
@@ -89,14 +81,16 @@ def test_ray_job_equals_the_local_job_on_both_nodes(
 
 
 def test_a_killed_driver_resumes_with_the_missing_shards_only(
-    cluster: RayCluster,
+    ray_cluster: RayCluster,
     corpus: Path,
     tmp_path: Path,
     onnx_cache_dir: Path,
     local_output: tuple[list[str], np.ndarray],
 ) -> None:
     output = tmp_path / "out"
-    command = embed(corpus, output, onnx_cache_dir, "--ray", cluster.address, "--num-actors", "2")
+    command = embed(
+        corpus, output, onnx_cache_dir, "--ray", ray_cluster.address, "--num-actors", "2"
+    )
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     driver = subprocess.Popen(command, env=UNAUTHENTICATED, **quiet)  # type: ignore[call-overload]
     deadline = time.monotonic() + 600
@@ -119,3 +113,45 @@ def test_a_killed_driver_resumes_with_the_missing_shards_only(
     ids, vectors = read(output)
     assert ids == local_output[0]
     np.testing.assert_allclose(vectors, local_output[1], atol=1e-6)
+
+
+def map_worker_pids() -> list[int]:
+    """The processes of Ray Data's map actors (Ray titles each by its class, `_MapWorker`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"MapWorker" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def test_a_killed_actor_is_restarted_and_the_job_completes_exactly(
+    ray_cluster: RayCluster,
+    corpus: Path,
+    tmp_path: Path,
+    onnx_cache_dir: Path,
+    local_output: tuple[list[str], np.ndarray],
+) -> None:
+    output = tmp_path / "out"
+    command = embed(
+        corpus, output, onnx_cache_dir, "--ray", ray_cluster.address, "--num-actors", "2"
+    )
+    job = subprocess.Popen(
+        command, env=UNAUTHENTICATED, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 600
+    while len(finished_shards(output)) < 2 and job.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = map_worker_pids()
+    assert job.poll() is None and len(workers) == 2, workers
+    os.kill(workers[0], signal.SIGKILL)  # mid-shard: the actor embeds shard after shard
+    stdout, stderr = job.communicate(timeout=600)
+    assert job.returncode == 0, stderr[-3000:]
+    assert f"shards: {RECORDS // SHARD} written" in stdout
+    ids, vectors = read(output)
+    assert ids == local_output[0]
+    np.testing.assert_allclose(vectors, local_output[1], atol=1e-6)
+    assert not list(output.glob(".*.partial"))  # the dead actor's staged file is cleaned up

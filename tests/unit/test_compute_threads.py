@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from embedserve.backends.base import compute_threads
+from embedserve.backends.base import compute_threads, thread_limits_env
 
 
 @pytest.mark.parametrize(
@@ -20,3 +20,8 @@ def test_compute_threads(monkeypatch: pytest.MonkeyPatch, value: str | None, exp
     else:
         monkeypatch.setenv("OMP_NUM_THREADS", value)
     assert compute_threads() == expected
+
+
+@pytest.mark.parametrize(("cpus", "threads"), [(0.5, "1"), (1.0, "1"), (4.0, "4"), (2.5, "2")])
+def test_thread_limits_env_holds_both_pools(cpus: float, threads: str) -> None:
+    assert thread_limits_env(cpus) == {"OMP_NUM_THREADS": threads, "RAYON_NUM_THREADS": threads}

@@ -20,8 +20,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tokenizer_pool", "request_tokens", "quantization", "deadlines", "engine"),
     ("ranking",),
     ("library", "verify", "verify_scores", "export", "bench", "jobs"),
-    ("api", "testing"),
-    ("server", "cli", "__main__", "__init__"),
+    ("api", "testing", "testing_ray"),
+    ("server", "ray_replicas", "cli", "__main__", "__init__"),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

@@ -27,3 +27,11 @@ def compute_threads() -> int:
     CPUs, as do container and batch schedulers), else every core."""
     given = os.environ.get("OMP_NUM_THREADS", "")
     return int(given) if given.isdigit() and int(given) > 0 else os.cpu_count() or 1
+
+
+def thread_limits_env(cpus: float) -> dict[str, str]:
+    """The environment that holds a worker to `cpus` cores (at least one): the forward pass
+    (`OMP_NUM_THREADS`, read by `compute_threads`) and the tokenizers' Rayon pool, which
+    otherwise takes every core of the machine. Ray actors get it in their `runtime_env`."""
+    threads = str(max(1, int(cpus)))
+    return {"OMP_NUM_THREADS": threads, "RAYON_NUM_THREADS": threads}

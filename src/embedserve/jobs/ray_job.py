@@ -10,16 +10,15 @@ inputs must be reachable from every node (a shared filesystem).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from embedserve.backends.base import thread_limits_env
 from embedserve.jobs.output import (
     check_or_write_manifest,
     finished_shards,
@@ -49,7 +48,7 @@ class ShardWorker:
     """One engine per Ray actor; each call embeds and writes the shards of its batch."""
 
     def __init__(self, settings: dict[str, Any], job: dict[str, Any], cache_dir: str) -> None:
-        from embedserve.engine import Engine
+        from embedserve.library import Embedder
 
         self._job = JobOptions(
             inputs=tuple(job["inputs"]),
@@ -58,11 +57,8 @@ class ShardWorker:
             **{key: job[key] for key in ("input_type", "prompt_name", "dimensions")},
             output_dtype=job["output_dtype"],
         )
-        runner = ModelRunner.from_settings(ModelSettings.model_validate(settings), Path(cache_dir))
-        self._loop = asyncio.new_event_loop()
-        threading.Thread(target=self._loop.run_forever, daemon=True).start()
-        self._engine = Engine([runner])
-        asyncio.run_coroutine_threadsafe(self._engine.start(), self._loop).result()
+        model = ModelSettings.model_validate(settings)
+        self._embedder = Embedder(model, cache_dir=Path(cache_dir))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         import ray
@@ -73,8 +69,8 @@ class ShardWorker:
             plan = _decode(str(encoded))
             records = read_shard(plan, self._job.fields)
             kept = [record for record in records if record.text]
-            work = embed_shard(self._engine, kept, self._job, None)
-            vectors, tokens = asyncio.run_coroutine_threadsafe(work, self._loop).result()
+            work = embed_shard(self._embedder.engine, kept, self._job, None)
+            vectors, tokens = self._embedder.run(work)
             columns = {key: [r.kept[key] for r in kept] for key in self._job.fields.keep}
             write_shard(self._job.output, plan.index, [r.id for r in kept], vectors, columns)
             done["shard"].append(plan.index)
@@ -127,6 +123,7 @@ def run_ray_job(
                 ),
                 num_cpus=cluster.cpus_per_actor,
                 num_gpus=cluster.gpus_per_actor or None,
+                runtime_env={"env_vars": thread_limits_env(cluster.cpus_per_actor)},
             )
             for row in results.iter_rows():
                 progress.advance(int(row["texts"]) + int(row["empty"]), int(row["tokens"]))
@@ -140,6 +137,7 @@ def run_ray_job(
         ray.shutdown()
     summary.seconds = progress.elapsed_s
     summary.nodes = len(nodes)
+    remove_partials(output)  # what an actor killed mid-shard was writing (Ray retried the shard)
     save_manifest(output, identity, {"complete": True, **asdict(summary)})
     return summary
 

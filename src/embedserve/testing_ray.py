@@ -1,6 +1,6 @@
-"""A real two-node Ray cluster on this machine for the tests: `ray start --head --block` and a
-second `ray start --block --address=...`, each with one CPU, in their own process groups, stopped
-by pid (never `ray stop`, which would stop every Ray on the machine)."""
+"""A real Ray cluster on this machine for the tests and the benchmarks: `ray start --head
+--block` and more `ray start --block --address=...` nodes, each with one CPU, in their own
+process groups, stopped by pid (never `ray stop`, which would stop every Ray on the machine)."""
 
 from __future__ import annotations
 
