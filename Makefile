@@ -6,7 +6,7 @@ PORT   := $(or $(PORT),$(EMBEDSERVE_PORT),8000)
 ARGS   ?=
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck unit bench bench-quick bench-controls bench-job bench-ray clean
+.PHONY: run test install install-test browser lint typecheck unit bench bench-quick bench-controls bench-job bench-ray clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ install-test: $(VENV)/.installed-test  ## create .venv and install the server wi
 run: install                           ## serve the bundled model on $(HOST):$(PORT)
 	$(BIN)/embedserve serve --host $(HOST) --port $(PORT) $(ARGS)
 
+browser:                               ## Debian's Chromium for the playground's browser test (as root; else that test is skipped)
+	bash scripts/install-browser.sh
+
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -36,7 +39,7 @@ typecheck: install-test
 unit: install-test
 	$(BIN)/pytest -q $(ARGS)
 
-test: lint typecheck unit              ## install with test extras, lint, type-check and run every test
+test: lint typecheck browser unit      ## install with test extras, lint, type-check and run every test
 
 bench: install-test                    ## the full comparison (about 20 min with the soak): benchmarks/results/
 	$(BIN)/python benchmarks/compare.py --soak 100000

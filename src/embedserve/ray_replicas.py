@@ -13,7 +13,7 @@ import argparse
 import logging
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,52 +53,39 @@ class ReplicaOptions:
 
 
 def add_ray_flags(serve: argparse.ArgumentParser) -> None:
-    """`serve`'s Ray flags (command line only: no `EMBEDSERVE_*` variables)."""
+    """`serve`'s Ray flags (command line only: no `EMBEDSERVE_*` variables). A flag not given
+    is absent from the parsed arguments, as the settings' flags are."""
     ray = serve.add_argument_group("Ray Serve (pip install 'embedserve[ray]')")
     ray.add_argument(
         "--ray",
         nargs="?",
         const="local",
-        default=None,
         metavar="ADDRESS",
         help="serve replicas on a Ray cluster behind Ray's HTTP proxy "
         "(`auto`, `HOST:PORT`, `ray://...`; no address: a local Ray)",
+        default=argparse.SUPPRESS,
     )
-    ray.add_argument("--replicas", type=int, default=1, help="engines serving (with --ray)")
-    ray.add_argument(
-        "--max-replicas",
-        type=int,
-        default=None,
-        help="autoscale between --replicas and this many, on the requests in progress",
-    )
-    ray.add_argument(
-        "--target-ongoing-requests",
-        type=float,
-        default=16.0,
-        help="autoscaling: the requests in progress per replica Ray aims for",
-    )
-    ray.add_argument("--cpus-per-replica", type=float, default=1.0, help="CPUs each engine gets")
-    ray.add_argument("--gpus-per-replica", type=float, default=0.0, help="GPUs each engine gets")
+    flags: list[tuple[str, type, str]] = [
+        ("--replicas", int, "engines serving (default 1)"),
+        ("--max-replicas", int, "autoscale between --replicas and this many (default: fixed)"),
+        ("--target-ongoing-requests", float, "autoscaling: requests in progress per replica "
+         "that Ray aims for (default 16)"),
+        ("--cpus-per-replica", float, "CPUs each engine gets (default 1)"),
+        ("--gpus-per-replica", float, "GPUs each engine gets (default 0)"),
+    ]  # fmt: skip
+    for flag, kind, help_text in flags:
+        ray.add_argument(flag, type=kind, help=help_text, default=argparse.SUPPRESS)
 
 
 def replica_options(args: argparse.Namespace) -> ReplicaOptions | None:
     """Take the Ray flags out of `args`; None without `--ray` (then a Ray flag is an error)."""
-    names = [
-        "replicas",
-        "max_replicas",
-        "target_ongoing_requests",
-        "cpus_per_replica",
-        "gpus_per_replica",
-    ]
-    given = {name: vars(args).pop(name) for name in names}
-    address = vars(args).pop("ray")
-    if address is None:
-        defaults = ReplicaOptions()
-        changed = [name for name, value in given.items() if value != getattr(defaults, name)]
-        if changed:
-            flag = "--" + changed[0].replace("_", "-")
-            raise ValueError(f"{flag} needs --ray")
+    names = [field.name for field in fields(ReplicaOptions) if field.name != "address"]
+    given = {name: vars(args).pop(name) for name in names if name in vars(args)}
+    if "ray" not in vars(args):
+        if given:
+            raise ValueError(f"--{next(iter(given)).replace('_', '-')} needs --ray")
         return None
+    address = vars(args).pop("ray")
     return ReplicaOptions(address=None if address == "local" else address, **given)
 
 

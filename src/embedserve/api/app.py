@@ -20,6 +20,7 @@ from embedserve.api.handling import RequestSlots
 from embedserve.api.metrics import Metrics
 from embedserve.api.middleware import RequestContextMiddleware
 from embedserve.api.openapi import install_openapi
+from embedserve.api.playground import router as playground_router
 from embedserve.api.rerank import router as rerank_router
 from embedserve.api.routes import router
 from embedserve.api.validation import invalid_request
@@ -100,6 +101,9 @@ def create_app(
     app.include_router(router)
     for dialect in (*ROUTERS, rerank_router):
         app.include_router(dialect)
+    app.state.auth = bool(settings.api_keys)
+    if settings.playground:
+        app.include_router(playground_router)
     install_openapi(app, auth=bool(settings.api_keys))
     app.add_exception_handler(EmbedServeError, _on_domain_error)
     app.add_exception_handler(HTTPException, _on_http_error)

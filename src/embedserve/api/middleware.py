@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("embedserve.access")
 REQUEST_ID_HEADER = "x-request-id"
 OPEN_PATHS = ("/health", "/metrics", "/v2/health/live", "/v2/health/ready")
+PAGES = ("/playground", "/")  # open to GET only: `POST /` is TEI's embed route
 CLIENT_CLOSED = 499  # nginx's status for a client that hung up before the answer
 
 
@@ -30,8 +31,11 @@ class BodyTimeout(Exception):
     """The client did not send its whole body within the body timeout."""
 
 
-def is_open_path(path: str) -> bool:
-    """Health probes and metrics never need an API key."""
+def is_open_path(path: str, method: str = "GET") -> bool:
+    """Health probes, metrics and the playground page (GET only) never need an API key (the
+    page holds nothing; the requests it makes need the key)."""
+    if path in PAGES:
+        return method in ("GET", "HEAD")
     return path in OPEN_PATHS or (path.startswith("/v2/models/") and path.endswith("/ready"))
 
 
@@ -118,7 +122,7 @@ class RequestContextMiddleware:
             scheme, _, token = headers.get("authorization", "").partition(" ")
             authenticated = scheme.lower() == "bearer" and self._known_key(token.strip())
         scope["state"]["authenticated"] = authenticated
-        if not authenticated and not is_open_path(scope["path"]):
+        if not authenticated and not is_open_path(scope["path"], scope["method"]):
             return error_response(
                 401,
                 "missing or invalid API key: send `Authorization: Bearer <key>`",

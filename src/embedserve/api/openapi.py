@@ -131,7 +131,7 @@ def _rewrite_operation(
     errors = set(_ANY_ROUTE | (known.errors if known else frozenset()))
     if method in ("post", "put", "patch"):
         errors |= _WITH_BODY
-    if not is_open_path(path):
+    if not is_open_path(path, method.upper()):
         errors.add(401)
         if auth:
             operation["security"] = [{"apiKey": []}]

@@ -177,6 +177,13 @@ class ServerSettings(BaseModel):
         str,
         Setting("URL prefix a reverse proxy serves the API under (ASGI root_path), e.g. /embed"),
     ] = ""
+    playground: Annotated[
+        bool,
+        Setting(
+            "serve the playground page at /playground (and redirect / to it): try a model "
+            "in a browser; `--no-playground` turns it off"
+        ),
+    ] = True
     ssl_keyfile: Annotated[
         Path | None, Setting("TLS private key file (PEM); serve HTTPS with --ssl-certfile")
     ] = None
