@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from embedserve.cli import main
-from embedserve.jobs.output import OutputMismatch, shard_path
+from embedserve.jobs.output import OutputMismatch, hold_output, shard_path
 from embedserve.jobs.readers import Fields
 from embedserve.jobs.run import JobOptions, run_job
 from embedserve.library import Embedder
@@ -129,3 +129,20 @@ def test_an_output_path_that_is_a_file_is_an_error(
     (tmp_path / "taken").write_text("a file")
     assert main(["embed", str(source), "-o", str(tmp_path / "taken"), "--backend", "fake"]) == 2
     assert "taken" in capsys.readouterr().err
+
+
+def test_a_second_job_on_a_busy_output_is_refused_and_touches_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = corpus(tmp_path / "c.jsonl", count=4)
+    out = tmp_path / "out"
+    argv = ["embed", str(source), "-o", str(out), "--backend", "fake", "--quiet"]
+    assert main(argv) == 0
+    staged = out / ".part-00009.parquet.4242.partial"  # the running job's shard in the making
+    with hold_output(out):  # the running job
+        staged.write_bytes(b"half a shard")
+        assert main(argv) == 2
+        assert "another `embedserve embed` job" in capsys.readouterr().err
+        assert staged.read_bytes() == b"half a shard"  # not cleaned away under its writer
+    assert main(argv) == 0  # once it is done, a re-run goes on (and cleans up)
+    assert not staged.exists()

@@ -4,9 +4,11 @@ depend on so that a re-run with other arguments is refused instead of mixing vec
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,34 @@ import numpy as np
 MANIFEST = "_manifest.json"  # "_": Parquet readers (pyarrow, pandas, Spark) skip it in the folder
 SHARD_PATTERN = "part-{:05d}.parquet"
 MANIFEST_VERSION = 1
+LOCK = "_lock"  # held by the job writing the folder; the kernel drops it when that job dies
 
 
 class OutputMismatch(ValueError):
     """The output directory holds a job run with other arguments (or inputs)."""
+
+
+class OutputBusy(ValueError):
+    """Another job is writing the output directory now."""
+
+
+@contextlib.contextmanager
+def hold_output(output: Path) -> Iterator[None]:
+    """Be the only job writing `output` while the block runs: a second job on the same folder
+    is refused at once instead of mixing its shards in or deleting the first one's staged
+    files. A killed job's lock goes with its process, so the re-run is never blocked."""
+    with open(output / LOCK, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputBusy(
+                f"{output} is being written by another `embedserve embed` job; wait for it to "
+                "finish, or choose another --output"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def shard_path(output: Path, index: int) -> Path:

@@ -22,6 +22,7 @@ from embedserve.backends.base import thread_limits_env
 from embedserve.jobs.output import (
     check_or_write_manifest,
     finished_shards,
+    hold_output,
     remove_partials,
     save_manifest,
     write_shard,
@@ -85,14 +86,31 @@ def run_ray_job(
     settings: ModelSettings, options: JobOptions, cache_dir: Path, cluster: RayOptions
 ) -> JobSummary:
     """Plan, skip the finished shards, run the rest on the actor pool, to the end."""
-    import ray
-    import ray.data
-
     inputs = [str(Path(name).resolve()) for name in expand_inputs(options.inputs)]
     output = options.output.resolve()
     runner = ModelRunner.from_settings(settings, cache_dir)
     identity = job_identity(runner, settings, options, inputs)
     check_or_write_manifest(output, identity)
+    with hold_output(output):
+        return _run_held(
+            options, inputs, output, identity=identity, model=(settings, cache_dir), cluster=cluster
+        )
+
+
+def _run_held(
+    options: JobOptions,
+    inputs: list[str],
+    output: Path,
+    *,
+    identity: dict[str, Any],
+    model: tuple[ModelSettings, Path],
+    cluster: RayOptions,
+) -> JobSummary:
+    """The job, with the output held: clean, plan, run the missing shards on the pool."""
+    import ray
+    import ray.data
+
+    settings, cache_dir = model
     remove_partials(output)
     plans = plan_shards(inputs, options.shard_size)
     done = finished_shards(output)

@@ -24,6 +24,7 @@ from embedserve.errors import EmbedServeError
 from embedserve.jobs.output import (
     check_or_write_manifest,
     finished_shards,
+    hold_output,
     remove_partials,
     save_manifest,
     write_shard,
@@ -89,14 +90,15 @@ def run_job(settings: ModelSettings, options: JobOptions, cache_dir: Path) -> Jo
     runner = ModelRunner.from_settings(settings, cache_dir)
     identity = job_identity(runner, settings, options, inputs)
     check_or_write_manifest(options.output, identity)
-    remove_partials(options.output)
-    total = count_records(inputs)
-    progress = Progress(total, quiet=options.quiet)
-    try:
-        summary = asyncio.run(_run(runner, options, inputs, progress))
-    finally:
-        progress.close()
-    save_manifest(options.output, identity, {"complete": True, **asdict(summary)})
+    with hold_output(options.output):
+        remove_partials(options.output)
+        total = count_records(inputs)
+        progress = Progress(total, quiet=options.quiet)
+        try:
+            summary = asyncio.run(_run(runner, options, inputs, progress))
+        finally:
+            progress.close()
+        save_manifest(options.output, identity, {"complete": True, **asdict(summary)})
     return summary
 
 

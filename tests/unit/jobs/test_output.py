@@ -1,8 +1,11 @@
 """The job's output: a shard appears only whole (staged, renamed), its schema, partial files of
-a killed run are ignored and removed, and the manifest refuses a run with other arguments."""
+a killed run are ignored and removed, the manifest refuses a run with other arguments, and one
+job at a time writes a folder (a killed job's lock does not outlive it)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from embedserve.jobs.output import (
+    OutputBusy,
     OutputMismatch,
     check_or_write_manifest,
     finished_shards,
+    hold_output,
     remove_partials,
     shard_path,
     write_shard,
@@ -51,3 +56,35 @@ def test_manifest_refuses_other_arguments_and_foreign_directories(tmp_path: Path
     (foreign / "cat.jpg").write_bytes(b"")
     with pytest.raises(OutputMismatch, match=r"not empty and holds no _manifest\.json"):
         check_or_write_manifest(foreign, identity)
+
+
+def test_one_job_at_a_time_holds_the_output(tmp_path: Path) -> None:
+    with (
+        hold_output(tmp_path),
+        pytest.raises(OutputBusy, match="another `embedserve embed` job"),
+        hold_output(tmp_path),
+    ):
+        pass
+    with hold_output(tmp_path):  # released: the next job goes on
+        pass
+
+
+HOLD_AND_WAIT = (
+    "import sys, time; from pathlib import Path; from embedserve.jobs.output import hold_output\n"
+    "with hold_output(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(600)"
+)
+
+
+def test_a_killed_jobs_lock_goes_with_it(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_AND_WAIT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputBusy), hold_output(tmp_path):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with hold_output(tmp_path):  # kill -9 released it
+        pass
