@@ -134,7 +134,11 @@ async def _no_retry(load: NoRetryLoad) -> tuple[list[Sample], float]:
             ok = status == "200"
             samples.append(
                 Sample(
-                    latency, 200 if ok else status, load.inputs if ok else 0, tokens if ok else 0
+                    latency,
+                    200 if ok else status,
+                    load.inputs if ok else 0,
+                    tokens if ok else 0,
+                    finished_at=time.perf_counter(),
                 )
             )
 

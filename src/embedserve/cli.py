@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import embedserve
+from embedserve.bench.command import add_bench_command, run_bench
 from embedserve.errors import EmbedServeError
 from embedserve.jobs.command import add_embed_command, run_embed
 from embedserve.ray_replicas import add_ray_flags, replica_options, serve_on_ray
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Every flag but the Ray ones can also be set as EMBEDSERVE_<FLAG>.",
     )
     add_ray_flags(serve_command)
-    _add_bench_command(commands)
+    add_bench_command(commands)
     _add_verify_command(commands)
     _add_export_command(commands)
     add_embed_command(commands)
@@ -72,80 +73,6 @@ def _run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     except ValueError as exc:  # e.g. one served name used by two models
         print(f"embedserve: {exc}", file=sys.stderr)
         return 2
-
-
-def _add_bench_command(commands: Any) -> None:
-    bench = commands.add_parser(
-        "bench",
-        help="load-test any OpenAI-compatible embeddings URL",
-        description="Closed-loop (N concurrent clients) or open-loop (Poisson arrivals) load "
-        "against an embeddings URL; prints a Markdown table and writes JSON.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    bench.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL")
-    bench.add_argument("--model", default=None, help="`model` field to send (omitted if unset)")
-    bench.add_argument("--mode", choices=("closed", "open"), default="closed")
-    bench.add_argument("--concurrency", type=int, default=8, help="closed loop: clients")
-    bench.add_argument("--rate", type=float, default=10.0, help="open loop: requests per second")
-    bench.add_argument(
-        "--requests", type=int, default=1000, help="requests to send (after warm-up)"
-    )
-    bench.add_argument("--inputs-per-request", type=int, default=1)
-    bench.add_argument(
-        "--workload", default="mixed", help="short | mixed | long | file:PATH (one text per line)"
-    )
-    bench.add_argument("--texts", type=int, default=2000, help="distinct texts generated")
-    bench.add_argument("--encoding", choices=("float", "base64"), default="float")
-    bench.add_argument("--warmup", type=int, default=20, help="requests sent before measuring")
-    bench.add_argument("--timeout", type=float, default=60.0, help="per-request timeout, seconds")
-    bench.add_argument("--api-key", default=None)
-    bench.add_argument(
-        "--rss-every", type=int, default=0, help="soak: sample server RSS every N requests"
-    )
-    bench.add_argument("--server-pid", type=int, default=None, help="read RSS from /proc/PID")
-    bench.add_argument("--seed", type=int, default=0)
-    bench.add_argument("--label", default=None, help="name of the run in the table")
-    bench.add_argument("--json", default=None, metavar="PATH", help="write the report here")
-    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _run_bench(args: argparse.Namespace) -> int:
-    import json
-
-    from embedserve.bench.loadgen import LoadSettings, run_load
-    from embedserve.bench.report import markdown_table
-    from embedserve.bench.workloads import load_texts
-
-    settings = LoadSettings(
-        url=args.url,
-        texts=load_texts(args.workload, args.texts, seed=args.seed),
-        model=args.model,
-        mode=args.mode,
-        concurrency=args.concurrency,
-        rate=args.rate,
-        requests=args.requests,
-        inputs_per_request=args.inputs_per_request,
-        encoding=args.encoding,
-        warmup=args.warmup,
-        timeout_s=args.timeout,
-        api_key=args.api_key,
-        rss_every=args.rss_every,
-        server_pid=args.server_pid,
-        progress=not args.no_progress,
-        seed=args.seed,
-    )
-    load = f"c={args.concurrency}" if args.mode == "closed" else f"rate={args.rate}/s"
-    label = args.label or f"{args.workload} {load} x{args.inputs_per_request}"
-    report = run_load(settings, label)
-    print(markdown_table([report]))
-    if report.rss_mb:
-        print(
-            f"RSS MiB: first {report.rss_mb[0]}, last {report.rss_mb[-1]}, max {max(report.rss_mb)}"
-        )
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    return 0 if report.ok else 1
 
 
 def _add_verify_command(commands: Any) -> None:
@@ -275,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "bench":
-        return _run_bench(args)
+        return run_bench(args)
     if args.command == "verify":
         return _run_verify(args)
     if args.command == "export":

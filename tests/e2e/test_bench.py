@@ -147,3 +147,22 @@ def test_bench_command_prints_a_table_and_writes_json(
     assert "| short c=2 x1 |" in printed
     data = json.loads(out.read_text())
     assert data["ok"] == 25 and data["settings"]["concurrency"] == 2
+
+
+def test_bench_sweeps_concurrency_and_plots(
+    bundled_spec: ModelSpec, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runner, _ = fake_runner(bundled_spec)
+    out, chart = tmp_path / "sweep.json", tmp_path / "sweep.png"
+    with uvicorn_in_thread(Engine([runner])) as base_url:
+        argv = ["bench", "--url", base_url, "--workload", "short", "--requests", "12"]
+        argv += ["--concurrency", "1,3", "--no-progress", "--json", str(out), "--plot", str(chart)]
+        assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| short c=1 x1 |" in printed and "| short c=3 x1 |" in printed
+    runs = json.loads(out.read_text())
+    assert [run["settings"]["concurrency"] for run in runs] == [1, 3]
+    assert all(run["ok"] == 12 for run in runs)
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(SystemExit):
+        main(["bench", "--concurrency", "1,zero"])

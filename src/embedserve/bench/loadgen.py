@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import re
 import time
@@ -137,7 +138,7 @@ class LoadGenerator:
     async def _record(self, session: aiohttp.ClientSession, number: int, bar: tqdm[Any]) -> float:
         """Send, store the sample, sample RSS when due; returns the Retry-After asked for."""
         sample, retry_after = await self._exchange(session, number)
-        self.samples.append(sample)
+        self.samples.append(dataclasses.replace(sample, finished_at=time.perf_counter()))
         bar.update(1)
         every = self.settings.rss_every
         if every and len(self.samples) % every == 0:

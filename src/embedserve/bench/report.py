@@ -18,6 +18,7 @@ class Sample:
     status: int | str
     inputs: int
     tokens: int
+    finished_at: float = 0.0  # time.perf_counter() at the answer; 0: not timed
 
 
 @dataclass
@@ -35,10 +36,17 @@ class Report:
     tokens_per_s: float
     latency_ms: dict[str, float]
     rss_mb: list[float] = field(default_factory=list)
+    # Per second of the run: answered ok, refused (429/503), failed otherwise, p50 of the ok.
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """A report read back from its JSON (`to_dict`)."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 def summarize(
@@ -70,7 +78,34 @@ def summarize(
             "max": round(float(latencies.max()), 2),
         },
         rss_mb=[round(v, 1) for v in rss_mb],
+        timeline=timeline(samples),
     )
+
+
+def timeline(samples: Sequence[Sample]) -> list[dict[str, Any]]:
+    """The run second by second (from the first request's start): what was answered in it."""
+    timed = [sample for sample in samples if sample.finished_at]
+    if not timed:
+        return []
+    origin = min(sample.finished_at - sample.latency_s for sample in timed)
+    seconds: dict[int, list[Sample]] = {}
+    for sample in timed:
+        seconds.setdefault(int(sample.finished_at - origin), []).append(sample)
+    rows = []
+    for second in range(max(seconds) + 1):
+        answered = seconds.get(second, [])
+        ok = [sample.latency_s for sample in answered if sample.status == 200]
+        refused = sum(1 for sample in answered if str(sample.status) in ("429", "503"))
+        rows.append(
+            {
+                "t": second,
+                "ok": len(ok),
+                "refused": refused,
+                "failed": len(answered) - len(ok) - refused,
+                "p50_ms": round(float(np.median(ok)) * 1000, 2) if ok else None,
+            }
+        )
+    return rows
 
 
 _COLUMNS = ("run", "req/s", "inputs/s", "tokens/s", "mean ms", "p50", "p90", "p99", "max", "errors")
