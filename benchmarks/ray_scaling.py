@@ -25,7 +25,12 @@ from embedserve.bench.loadgen import LoadSettings, run_load
 from embedserve.bench.workloads import generate_texts
 from embedserve.settings import default_cache_dir
 from embedserve.testing import ServerProcess, free_port, launch
-from embedserve.testing_ray import UNAUTHENTICATED, RayCluster, start_ray_cluster
+from embedserve.testing_ray import (
+    UNAUTHENTICATED,
+    RayCluster,
+    processes_titled,
+    start_ray_cluster,
+)
 
 RESULTS = Path(__file__).parent / "results"
 SUMMARY = re.compile(r"in ([\d.]+)s: \d+ texts/s, (\d+) tokens/s")
@@ -90,11 +95,10 @@ def serve_load(
 def replicas_rss_mb() -> list[float]:
     """The resident memory of each live Ray Serve replica process, in MiB."""
     found = []
-    for entry in Path("/proc").iterdir():
+    for pid in processes_titled(REPLICA_TITLE):
         try:
-            if entry.name.isdigit() and REPLICA_TITLE in (entry / "cmdline").read_bytes():
-                status = (entry / "status").read_text()
-                found.append(int(status.split("VmRSS:")[1].split()[0]) / 1024)
+            status = Path(f"/proc/{pid}/status").read_text()
+            found.append(int(status.split("VmRSS:")[1].split()[0]) / 1024)
         except (OSError, IndexError):
             continue
     return sorted(found)

@@ -95,3 +95,16 @@ def start_ray_cluster(log: Path, nodes: int = 2) -> RayCluster:
         cluster.stop()
         raise
     return cluster
+
+
+def processes_titled(title: bytes) -> list[int]:
+    """The pids on this machine whose command line holds `title`: Ray titles each actor's
+    process by its class (`ray::ServeReplica:app:Deployment`, `ray::_MapWorker`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and title in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return sorted(found)

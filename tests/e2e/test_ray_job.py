@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from embedserve.jobs.output import finished_shards
-from embedserve.testing_ray import UNAUTHENTICATED, RayCluster
+from embedserve.testing_ray import UNAUTHENTICATED, RayCluster, processes_titled
 
 pytestmark = pytest.mark.slow
 RECORDS, SHARD = 800, 50
@@ -80,6 +80,19 @@ def test_ray_job_equals_the_local_job_on_both_nodes(
     assert read(tmp_path / "out")[0] == local_output[0]
 
 
+def start_until_shards(command: list[str], output: Path, shards: int) -> subprocess.Popen[str]:
+    """Start the job and return once `shards` shards are written, the job still running."""
+    job = subprocess.Popen(
+        command, env=UNAUTHENTICATED, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 600
+    while len(finished_shards(output)) < shards and job.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert job.poll() is None, "the job ended before it could be interrupted"
+    return job
+
+
 def test_a_killed_driver_resumes_with_the_missing_shards_only(
     ray_cluster: RayCluster,
     corpus: Path,
@@ -91,15 +104,9 @@ def test_a_killed_driver_resumes_with_the_missing_shards_only(
     command = embed(
         corpus, output, onnx_cache_dir, "--ray", ray_cluster.address, "--num-actors", "2"
     )
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    driver = subprocess.Popen(command, env=UNAUTHENTICATED, **quiet)  # type: ignore[call-overload]
-    deadline = time.monotonic() + 600
-    while len(finished_shards(output)) < 3 and driver.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert driver.poll() is None, "the job ended before it could be interrupted"
+    driver = start_until_shards(command, output, 3)
     os.kill(driver.pid, signal.SIGKILL)
-    driver.wait()
+    driver.communicate()  # reaped, pipes closed
     time.sleep(2)  # the cluster ends the dead driver's actors
     before = len(finished_shards(output))
     rerun = subprocess.run(
@@ -115,18 +122,6 @@ def test_a_killed_driver_resumes_with_the_missing_shards_only(
     np.testing.assert_allclose(vectors, local_output[1], atol=1e-6)
 
 
-def map_worker_pids() -> list[int]:
-    """The processes of Ray Data's map actors (Ray titles each by its class, `_MapWorker`)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and b"MapWorker" in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return sorted(found)
-
-
 def test_a_killed_actor_is_restarted_and_the_job_completes_exactly(
     ray_cluster: RayCluster,
     corpus: Path,
@@ -138,15 +133,9 @@ def test_a_killed_actor_is_restarted_and_the_job_completes_exactly(
     command = embed(
         corpus, output, onnx_cache_dir, "--ray", ray_cluster.address, "--num-actors", "2"
     )
-    job = subprocess.Popen(
-        command, env=UNAUTHENTICATED, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 600
-    while len(finished_shards(output)) < 2 and job.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    workers = map_worker_pids()
-    assert job.poll() is None and len(workers) == 2, workers
+    job = start_until_shards(command, output, 2)
+    workers = processes_titled(b"MapWorker")  # Ray Data's map actors
+    assert len(workers) == 2, workers
     os.kill(workers[0], signal.SIGKILL)  # mid-shard: the actor embeds shard after shard
     stdout, stderr = job.communicate(timeout=600)
     assert job.returncode == 0, stderr[-3000:]

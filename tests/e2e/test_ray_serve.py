@@ -20,7 +20,7 @@ import openai
 import pytest
 
 from embedserve.ray_replicas import REPLICA_HEADER
-from embedserve.testing_ray import UNAUTHENTICATED, RayCluster
+from embedserve.testing_ray import UNAUTHENTICATED, RayCluster, processes_titled
 from tests.conftest import ServerProcess, start_server
 from tests.e2e import test_clients, test_http_client
 from tests.e2e.shared import MODEL_ID, TIMEOUT_S, Reference, assert_matches_reference
@@ -55,17 +55,8 @@ def real_server(
 
 
 def replica_pids() -> list[int]:
-    """The processes of the live replicas (Ray titles each actor's process by its class)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if REPLICA_TITLE in command:
-                found.append(int(entry.name))
-    return sorted(found)
+    """The processes of the live replicas."""
+    return processes_titled(REPLICA_TITLE)
 
 
 def answering_replicas(base_url: str, requests: int) -> Counter[str]:
