@@ -8,16 +8,23 @@ BIN    := $(VENV)/bin
 
 .PHONY: run test install install-test browser lint typecheck unit bench bench-quick bench-controls bench-job bench-ray clean
 
+# Packages are installed with uv (seconds, where pip takes minutes), falling back to pip. uv does
+# not read pip's configuration, so pip's find-links (a local torch wheel, say) are passed on.
+FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+UV_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python $(addprefix --find-links ,$(FIND_LINKS))
+INSTALL     = $(UV_INSTALL) $(1) || $(BIN)/pip install --quiet $(1)
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet uv || echo "uv not installed: pip installs the packages"
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e .
+	$(call INSTALL,-e .)
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(call INSTALL,-e ".[test]")
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed            ## create .venv and install the server
