@@ -12,6 +12,7 @@ from typing import Any
 import embedserve
 from embedserve.bench.command import add_bench_command, run_bench
 from embedserve.errors import EmbedServeError
+from embedserve.evaluation.command import add_eval_command, run_eval_command
 from embedserve.jobs.command import add_embed_command, run_embed
 from embedserve.ray_replicas import add_ray_flags, replica_options, serve_on_ray
 from embedserve.settings import (
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify_command(commands)
     _add_export_command(commands)
     add_embed_command(commands)
+    add_eval_command(commands)
     return parser
 
 
@@ -209,4 +211,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_export(args)
     if args.command == "embed":
         return run_embed(args)
+    if args.command == "eval":
+        return run_eval_command(args)
     return _run_serve(parser, args)

@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("calibration", "result_cache", "runner"),
     ("tokenizer_pool", "request_tokens", "quantization", "deadlines", "engine"),
     ("ranking",),
-    ("library", "verify", "verify_scores", "export", "bench", "jobs"),
+    ("library", "verify", "verify_scores", "export", "bench", "jobs", "evaluation"),
     ("api", "testing", "testing_ray"),
     ("server", "ray_replicas", "cli", "__main__", "__init__"),
 )
