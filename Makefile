@@ -6,7 +6,7 @@ PORT   := $(or $(PORT),$(EMBEDSERVE_PORT),8000)
 ARGS   ?=
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test browser lint typecheck unit bench bench-quick bench-controls bench-job bench-ray clean
+.PHONY: run test install install-test browser lint typecheck unit bench bench-quick bench-controls bench-job bench-ray bench-eval clean
 
 # Packages are installed with uv (seconds, where pip takes minutes), falling back to pip. uv does
 # not read pip's configuration, so pip's find-links (a local torch wheel, say) are passed on.
@@ -54,6 +54,7 @@ bench: install-test                    ## the full comparison (about 20 min with
 	$(BIN)/python benchmarks/vector_controls.py
 	$(BIN)/python benchmarks/embed_job.py
 	$(BIN)/python benchmarks/ray_scaling.py
+	$(BIN)/python benchmarks/eval_speed.py
 
 bench-controls: install-test           ## per-request controls alone (compact outputs, ...): a few minutes
 	$(BIN)/python benchmarks/vector_controls.py
@@ -63,6 +64,9 @@ bench-job: install-test                ## embedserve embed: tokens/s against the
 
 bench-ray: install-test                ## Ray: the job with 1 and 2 actors, serve --ray with 1 and 2 replicas, vs local (about 12 min)
 	$(BIN)/python benchmarks/ray_scaling.py
+
+bench-eval: install-test               ## embedserve eval: client texts/s per batch size and concurrency, one MTEB task served vs in-process (about 3 min)
+	$(BIN)/python benchmarks/eval_speed.py
 
 bench-quick: install-test              ## the same on 500 texts, no soak (about 4 min)
 	$(BIN)/python benchmarks/compare.py --quick
