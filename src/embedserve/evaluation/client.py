@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+import orjson
 
 from embedserve.arrays import FloatArray
 
@@ -155,7 +156,7 @@ class EmbeddingsClient:
             try:
                 async with session.post(self.url + "/v1/embeddings", json=body) as response:
                     if response.status == 200:
-                        return _vectors(await response.json(), count)
+                        return _vectors(await response.read(), count)
                     error = ServerError(response.status, await response.text())
                     wait = _retry_after(response.headers.get("Retry-After"), delay)
             except (TimeoutError, aiohttp.ClientConnectionError) as exc:
@@ -174,15 +175,20 @@ def _retry_after(header: str | None, default: float) -> float:
         return default
 
 
-def _vectors(body: dict[str, Any], count: int) -> FloatArray:
-    data = sorted(body["data"], key=lambda item: item["index"])
-    if len(data) != count:
-        raise ServerError(200, f"{len(data)} embeddings for {count} inputs")
-    rows = [_decode(item["embedding"]) for item in data]
-    return np.stack(rows).astype(np.float32, copy=False)
+def _vectors(raw: bytes, count: int) -> FloatArray:
+    """The vectors of an embeddings response, in input order; a malformed one is an error."""
+    try:
+        data = sorted(orjson.loads(raw)["data"], key=lambda item: item["index"])
+        rows = [_decode(item["embedding"]) for item in data]
+        vectors = np.stack(rows).astype(np.float32, copy=False) if rows else None
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ServerError(200, f"not an embeddings response ({exc!r}): {raw[:200]!r}") from None
+    if vectors is None or len(vectors) != count:
+        raise ServerError(200, f"{len(rows)} embeddings for {count} inputs")
+    return vectors
 
 
 def _decode(embedding: str | list[float]) -> FloatArray:
     if isinstance(embedding, str):
-        return np.frombuffer(base64.b64decode(embedding), dtype="<f4")
+        return np.frombuffer(base64.b64decode(embedding, validate=True), dtype="<f4")
     return np.asarray(embedding, dtype=np.float32)

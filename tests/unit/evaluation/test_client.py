@@ -124,6 +124,9 @@ def test_429_is_retried_after_its_retry_after() -> None:
         ((401, {"error": {"message": "bad key"}}, {}), 401, "401 .*bad key"),
         ((503, {"error": {"message": "draining"}}, {"Retry-After": "0"}), 503, "draining"),
         ((200, {"data": []}, {}), 200, "0 embeddings for 1 inputs"),
+        ((200, {"data": [{"index": 0, "embedding": "!!"}]}, {}), 200, "not an embeddings"),
+        ((200, {"data": [{"index": 0}]}, {}), 200, "not an embeddings response .*KeyError"),
+        ((200, {"error": "x"}, {}), 200, "not an embeddings response"),
     ],
 )
 def test_errors_carry_what_the_server_said(reply: Reply, status: int, message: str) -> None:
