@@ -50,6 +50,7 @@ test: lint typecheck browser unit      ## install with test extras, lint, type-c
 
 bench: install-test                    ## the full comparison (about 20 min with the soak): benchmarks/results/
 	$(BIN)/python benchmarks/compare.py --soak 100000
+	$(BIN)/python benchmarks/backend_sweep.py
 	$(BIN)/python benchmarks/plots.py
 	$(BIN)/python benchmarks/vector_controls.py
 	$(BIN)/python benchmarks/embed_job.py

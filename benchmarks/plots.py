@@ -31,6 +31,16 @@ def newest_report() -> Path:
     return reports[-1]
 
 
+def newest_robustness(full: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """The robustness rows of the newest report that has them: the full one, or a later
+    `compare.py --robustness-only` (<stamp>-robustness.json)."""
+    alone = sorted(RESULTS.glob("*-robustness.json"))
+    if alone and alone[-1].name[:15] > full.name[:15]:
+        robustness: dict[str, Any] = json.loads(alone[-1].read_text(encoding="utf-8"))
+        return robustness.get("robustness") or {}
+    return result.get("robustness") or {}
+
+
 def sweeps(result: dict[str, Any], workload: str) -> dict[str, list[Report]]:
     """Each server's closed-loop rows of one workload, as reports."""
     found: dict[str, list[Report]] = {}
@@ -54,7 +64,7 @@ def main() -> None:
     if soak and soak.get("rss_mb"):
         report = Report.from_dict(soak)
         written.append(plot_memory(report, PLOTS / "soak-rss.png", report.label))
-    overload = (result.get("robustness") or {}).get("overload") or []
+    overload = newest_robustness(source, result).get("overload") or []
     for index, run in enumerate(overload):
         report = Report.from_dict(run["report"])
         if report.timeline:
