@@ -48,7 +48,7 @@ unit: install-test
 
 test: lint typecheck browser unit      ## install with test extras, lint, type-check and run every test
 
-bench: install-test                    ## the full comparison (about 20 min with the soak): benchmarks/results/
+bench: install-test                    ## every benchmark (about an hour: the comparison with its soak, backends, controls, job, Ray, eval): benchmarks/results/
 	$(BIN)/python benchmarks/compare.py --soak 100000
 	$(BIN)/python benchmarks/backend_sweep.py
 	$(BIN)/python benchmarks/plots.py
