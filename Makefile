@@ -6,7 +6,7 @@ PORT   := $(or $(PORT),$(EMBEDSERVE_PORT),8000)
 ARGS   ?=
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test browser lint typecheck unit bench bench-quick bench-controls bench-job bench-ray bench-eval clean
+.PHONY: run test install install-test browser lint typecheck unit bench bench-quick bench-controls bench-job bench-ray bench-eval dist clean
 
 # Packages are installed with uv (seconds, where pip takes minutes), falling back to pip. uv does
 # not read pip's configuration, so pip's find-links (a local torch wheel, say) are passed on.
@@ -20,7 +20,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet uv || echo "uv not installed: pip installs the packages"
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(call INSTALL,-e .)
+	$(call INSTALL,-e ".[export]")
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
@@ -71,6 +71,9 @@ bench-eval: install-test               ## embedserve eval: client texts/s per ba
 
 bench-quick: install-test              ## the same on 500 texts, no soak (about 4 min)
 	$(BIN)/python benchmarks/compare.py --quick
+
+dist: install                          ## build the sdist and the wheel into dist/ (the wheel's core install has no PyTorch)
+	$(BIN)/uv build --out-dir dist . || $(BIN)/python -m pip wheel --no-deps -w dist .
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

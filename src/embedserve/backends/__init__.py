@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 from embedserve.backends.base import Backend
@@ -37,6 +38,10 @@ def create_backend(
 
         return OnnxBackend.load(spec, device=device, cache_dir=cache_dir, precision=precision)
     if kind == "torch":
+        if find_spec("torch") is None or find_spec("transformers") is None:
+            raise ModelLoadError(
+                "--backend torch needs PyTorch and transformers: pip install 'embedserve[export]'"
+            )
         from embedserve.backends.torch_transformers import TorchBackend
 
         return TorchBackend.load(spec, device=device)

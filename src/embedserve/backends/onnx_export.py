@@ -1,14 +1,17 @@
-"""Export a model directory to ONNX once, cached by the content hash of its files and the
-versions of the tools that built it (the cache itself is `export_cache`)."""
+"""Export a model directory to ONNX once, cached by the content hash of its files (the cache
+itself is `export_cache`). The versions of the tools that built it are recorded beside the graph
+(`export.json`), not in the key: a runtime without PyTorch finds an export made elsewhere."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +29,7 @@ EXPORT_FORMAT_VERSION = "2"  # bump when the exported graph changes shape or mea
 # Encoder families whose exported graph ONNX Runtime's BERT optimizer fuses (attention,
 # embedding + layer norm, skip layer norm, bias GELU): measured +15-20% tokens/s on 2 AVX2 cores.
 FUSABLE_MODEL_TYPES = {"bert", "roberta", "xlm-roberta", "distilbert", "camembert", "electra"}
-# Tool -> the distributions that may provide it; their versions are part of the cache key.
+# Tool -> the distributions that may provide it; their versions are recorded in export.json.
 EXPORT_TOOLS = {
     "torch": ("torch",),
     "transformers": ("transformers",),
@@ -67,9 +70,9 @@ def tools_key(tools: Mapping[str, tuple[str, ...]]) -> str:
 
 def cached_onnx_path(spec: ModelSpec, cache_dir: Path) -> Path:
     """Where the exported graph of `spec` lives (whether or not it exists yet): keyed by the
-    model's files, what the graph returns (a directory served with `task: embed` and as a
-    reranker gets two graphs) and the versions of the exporting and running tools."""
-    key = f"{model_content_hash(spec.path)};{tools_key(EXPORT_TOOLS)}"
+    model's files and what the graph returns (a directory served with `task: embed` and as a
+    reranker gets two graphs)."""
+    key = model_content_hash(spec.path)
     if spec.score_head is not None:
         key += ";logits"
     return cache_dir / "onnx" / hashlib.sha256(key.encode()).hexdigest()[:24] / "model.onnx"
@@ -90,7 +93,27 @@ def open_onnx(spec: ModelSpec, cache_dir: Path, open_fn: Callable[[Path], T]) ->
     target = cached_onnx_path(spec, cache_dir)
     if not target.is_file():
         log.info("exporting %s to ONNX (first use; cached in %s)", spec.path, target.parent)
-    return open_cached(target, lambda destination: export_to_onnx(spec, destination), open_fn)
+
+    def build(destination: Path) -> None:
+        missing = exporter_missing(spec, cache_dir)
+        if missing is not None:
+            raise missing
+        export_to_onnx(spec, destination)
+
+    return open_cached(target, build, open_fn)
+
+
+def exporter_missing(spec: ModelSpec, cache_dir: Path) -> ModelLoadError | None:
+    """The error to raise when `spec` has no export yet and this install cannot make one."""
+    missing = [name for name in ("torch", "transformers", "onnx") if not find_spec(name)]
+    if not missing:
+        return None
+    return ModelLoadError(
+        f"{spec.path} has no ONNX export in {cache_dir / 'onnx'}, and exporting it needs "
+        f"{', '.join(missing)}: pip install 'embedserve[export]', or run `embedserve export "
+        f"--model {spec.path} --cache-dir DIR` where that is installed and serve with "
+        "--cache-dir DIR (exports are keyed by the model's files, so the folder can be copied)"
+    )
 
 
 def open_onnx_fp16(spec: ModelSpec, cache_dir: Path, open_fn: Callable[[Path], T]) -> T:
@@ -98,6 +121,8 @@ def open_onnx_fp16(spec: ModelSpec, cache_dir: Path, open_fn: Callable[[Path], T
     source = cached_onnx_path(spec, cache_dir)
 
     def convert(destination: Path) -> None:
+        if find_spec("onnx") is None:
+            raise ModelLoadError("fp16 conversion needs onnx: pip install 'embedserve[export]'")
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
@@ -123,7 +148,7 @@ def export_to_onnx(spec: ModelSpec, destination: Path) -> None:
     """Trace the transformer (token ids -> last hidden state; a cross-encoder's -> logits) with
     dynamic batch and length axes, fuse it where ONNX Runtime knows the architecture, and check
     the graph against PyTorch on a sample batch before accepting it (falling back to the unfused
-    graph if fusion drifts)."""
+    graph if fusion drifts). The tools' versions go to `export.json` beside the graph."""
     import torch
 
     model, names, output_name = _traceable(spec)
@@ -158,6 +183,9 @@ def export_to_onnx(spec: ModelSpec, destination: Path) -> None:
             os.replace(fused, destination)
         else:
             log.warning("fused graph drifts by %.2e; keeping the unfused one", fused_diff)
+    tools = {name: package_version(*dists) for name, dists in EXPORT_TOOLS.items()}
+    record = {"model": str(spec.path), "max_abs_diff": diff, "tools": tools}
+    (destination.parent / "export.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 def _traceable(spec: ModelSpec) -> tuple[Any, list[str], str]:

@@ -1,10 +1,11 @@
 """The export cache heals and fails clearly: corrupt artefacts are set aside and rebuilt once, an
 unwritable cache is a clear error naming --cache-dir, dead builders' staging folders are removed,
-and the key follows the tool versions."""
+and the ONNX key is the model's files alone (tool versions recorded beside the graph)."""
 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import signal
@@ -216,9 +217,12 @@ def test_export_killed_midway_leaves_no_artefact_and_its_staging_is_cleaned(
     assert target.is_file() and not left.exists()
 
 
-def test_tool_versions_are_part_of_the_cache_key(
+def test_the_onnx_key_is_the_model_and_tool_versions_are_recorded(
     tiny: ModelSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """An export made with PyTorch is found by a runtime without it (the key is the model's
+    files); the exporting tools' versions are written beside the graph. OpenVINO's IR is
+    still keyed by the OpenVINO and NNCF versions that convert it."""
     assert onnx_export.package_version("no-such-distribution-here") == "absent"
     onnx_before = cached_onnx_path(tiny, tmp_path)
     openvino_before = cached_openvino_path(tiny, tmp_path, "int8")
@@ -226,10 +230,32 @@ def test_tool_versions_are_part_of_the_cache_key(
     for upgraded in ("torch", "transformers", "onnxruntime", "openvino", "nncf"):
 
         def fake(*names: str, upgraded: str = upgraded) -> str:
-            return "999.0" if upgraded in names else real(*names)
+            return "absent" if upgraded in names else real(*names)
 
         monkeypatch.setattr(onnx_export, "package_version", fake)
-        onnx_after = cached_onnx_path(tiny, tmp_path)
+        assert cached_onnx_path(tiny, tmp_path) == onnx_before, upgraded
         openvino_after = openvino_runtime.cached_openvino_path(tiny, tmp_path, "int8")
-        assert openvino_after != openvino_before, upgraded
-        assert (onnx_after != onnx_before) == (upgraded not in ("openvino", "nncf")), upgraded
+        assert (openvino_after != openvino_before) == (upgraded in ("openvino", "nncf")), upgraded
+    monkeypatch.setattr(onnx_export, "package_version", real)
+    ensure_onnx(tiny, tmp_path)
+    record = json.loads((onnx_before.parent / "export.json").read_text())
+    assert record["tools"]["torch"] == real("torch") != "absent"
+    assert record["max_abs_diff"] < 1e-3
+
+
+def test_no_export_and_no_exporter_is_a_clear_error(
+    tiny: ModelSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = onnx_export.find_spec
+    monkeypatch.setattr(
+        onnx_export, "find_spec", lambda name: None if name == "torch" else real(name)
+    )
+    with pytest.raises(
+        ModelLoadError, match=r"exporting it needs torch: pip install 'embedserve\[export\]'"
+    ):
+        ensure_onnx(tiny, tmp_path)
+    assert not cached_onnx_path(tiny, tmp_path).exists()
+    monkeypatch.setattr(onnx_export, "find_spec", real)
+    target = ensure_onnx(tiny, tmp_path)  # exported here, now found without the exporter
+    monkeypatch.setattr(onnx_export, "find_spec", lambda name: None)
+    assert ensure_onnx(tiny, tmp_path) == target
