@@ -20,7 +20,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet uv || echo "uv not installed: pip installs the packages"
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(call INSTALL,-e ".[export]")
+	$(call INSTALL,-e ".[export,jobs]")
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml

@@ -64,7 +64,7 @@ def serve(venv: Path, cache: Path, log: Path) -> ServerProcess:
 
 def test_the_core_install_has_no_torch(core_venv: Path) -> None:
     python = str(core_venv / "bin" / "python")
-    for module in ("torch", "transformers", "sentence_transformers", "onnx"):
+    for module in ("torch", "transformers", "sentence_transformers", "onnx", "pyarrow"):
         done = subprocess.run([python, "-c", f"import {module}"], capture_output=True, check=False)
         assert done.returncode != 0, f"{module} is installed in the core venv"
     assert run(python, "-m", "embedserve", "--version").strip() == "0.1.0"
@@ -102,3 +102,14 @@ def test_without_an_export_it_says_what_to_install(core_venv: Path, tmp_path: Pa
     )
     assert torch.returncode == 1
     assert "--backend torch needs PyTorch and transformers" in torch.stderr
+
+
+def test_the_core_install_refuses_embed_without_pyarrow(core_venv: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a text\n")
+    done = subprocess.run(
+        [str(core_venv / "bin" / "embedserve"), "embed", str(corpus), "-o", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "pip install 'embedserve[jobs]'" in done.stderr

@@ -4,6 +4,7 @@ model: `--model`, or a models file with one entry; every per-model setting and l
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
@@ -71,6 +72,9 @@ def add_embed_command(commands: Any) -> None:
 
 def run_embed(args: argparse.Namespace) -> int:
     """Run the job; 0 when complete, 2 on a usage or input error."""
+    if importlib.util.find_spec("pyarrow") is None:
+        print("embedserve embed needs pyarrow: pip install 'embedserve[jobs]'", file=sys.stderr)
+        return 2
     from embedserve.jobs.readers import Fields, InputError
     from embedserve.jobs.run import JobError, JobOptions, run_job
 
