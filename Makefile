@@ -6,7 +6,7 @@ PORT   := $(or $(PORT),$(EMBEDSERVE_PORT),8000)
 ARGS   ?=
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test browser lint typecheck unit bench bench-quick bench-controls bench-job bench-ray bench-eval dist clean
+.PHONY: run test install install-test browser lint typecheck unit bench bench-quick bench-controls bench-job bench-ray bench-eval dist image test-image clean
 
 # Packages are installed with uv (seconds, where pip takes minutes), falling back to pip. uv does
 # not read pip's configuration, so pip's find-links (a local torch wheel, say) are passed on.
@@ -71,6 +71,13 @@ bench-eval: install-test               ## embedserve eval: client texts/s per ba
 
 bench-quick: install-test              ## the same on 500 texts, no soak (about 4 min)
 	$(BIN)/python benchmarks/compare.py --quick
+
+image:                                 ## the container image embedserve:latest (podman, or docker); BASE=IMAGE to choose the base
+	bash scripts/image.sh build embedserve:latest
+
+test-image: install-test               ## build the image, then test it from outside: contract, parity, user, no torch, SIGTERM
+	bash scripts/image.sh build embedserve:latest
+	EMBEDSERVE_TEST_IMAGE=embedserve:latest $(BIN)/pytest -q tests/e2e/test_image.py
 
 dist: install                          ## build the sdist and the wheel into dist/ (the wheel's core install has no PyTorch)
 	$(BIN)/uv build --out-dir dist . || $(BIN)/python -m pip wheel --no-deps -w dist .

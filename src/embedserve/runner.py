@@ -190,7 +190,7 @@ class ModelRunner:
         self.executor, self.scheduler = executor, scheduler
         bound = f"{limits.max_queue_seconds}s" if limits.max_queue_seconds else "none"
         log.info(
-            "model %s ready on %s/%s in %.1fs (%.0f tokens/s per full batch); admission: queue "
+            "model %s ready on %s/%s in %.1fs (%.0f tokens/s measured); admission: queue "
             "limit %d tokens, latency bound %s, %d inputs and %d tokens per request, %d "
             "characters per input",
             self.id,

@@ -8,9 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from embedserve.bench.loadgen import LoadSettings, run_load
-from embedserve.bench.report import Report, markdown_table
-from embedserve.bench.workloads import load_texts
+from embedserve.bench.report import Report
 
 
 def _concurrencies(text: str) -> list[int]:
@@ -74,6 +72,9 @@ def add_bench_command(commands: Any) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the load (once per concurrency), print the table, write JSON and the plot."""
+    from embedserve.bench.report import markdown_table  # here: aiohttp only when bench runs
+    from embedserve.bench.workloads import load_texts
+
     texts = load_texts(args.workload, args.texts, seed=args.seed)
     sweep = args.concurrency if args.mode == "closed" else args.concurrency[:1]
     reports = [_run_one(args, texts, concurrency, len(sweep) > 1) for concurrency in sweep]
@@ -97,6 +98,8 @@ def run_bench(args: argparse.Namespace) -> int:
 def _run_one(
     args: argparse.Namespace, texts: list[str], concurrency: int, in_sweep: bool
 ) -> Report:
+    from embedserve.bench.loadgen import LoadSettings, run_load
+
     settings = LoadSettings(
         url=args.url,
         texts=texts,
