@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ from embedserve.backends.onnx_export import open_onnx, open_onnx_fp16
 from embedserve.errors import ModelLoadError
 from embedserve.models.spec import ModelSpec
 
+log = logging.getLogger(__name__)
+
 
 def session_options() -> ort.SessionOptions:
     """Full graph optimisation, one intra-op thread per core, sequential execution, and no
@@ -25,6 +28,16 @@ def session_options() -> ort.SessionOptions:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
+
+
+def shipped_onnx(spec: ModelSpec) -> Path | None:
+    """An ONNX graph the model directory brings (`model.onnx`, or `onnx/model.onnx` as
+    sentence-transformers and Optimum save it): served as it is, with no export and no PyTorch.
+    Its first output must be the token states (an embedding model) or the logits (a reranker)."""
+    for candidate in (spec.path / "model.onnx", spec.path / "onnx" / "model.onnx"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 class OnnxBackend:
@@ -57,6 +70,16 @@ class OnnxBackend:
                 str(path), sess_options=session_options(), providers=providers
             )
 
+        shipped = shipped_onnx(spec) if precision == "fp32" else None
+        if shipped is not None:
+            session = open_session(shipped)
+            rank = len(session.get_outputs()[0].shape)
+            if rank == (2 if spec.score_head is not None else 3):
+                log.info("serving the model's own ONNX graph %s (no export)", shipped)
+                return cls(session, pair_separator(spec))
+            log.warning(
+                "%s's first output has rank %d, not what is served; exporting", shipped, rank
+            )
         opener = open_onnx_fp16 if precision == "fp16" else open_onnx
         return cls(opener(spec, cache_dir, open_session), pair_separator(spec))
 

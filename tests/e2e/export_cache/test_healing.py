@@ -8,6 +8,7 @@ import errno
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from embedserve.backends.onnx_export import cached_onnx_path, ensure_onnx, ensur
 from embedserve.backends.onnx_runtime import OnnxBackend
 from embedserve.backends.openvino_runtime import OpenVinoBackend, cached_openvino_path
 from embedserve.errors import ModelLoadError
-from embedserve.models import ModelSpec
+from embedserve.models import ModelSpec, load_model_spec
 from tests.e2e.export_cache.damage import (
     IDS,
     MASK,
@@ -259,3 +260,24 @@ def test_no_export_and_no_exporter_is_a_clear_error(
     target = ensure_onnx(tiny, tmp_path)  # exported here, now found without the exporter
     monkeypatch.setattr(onnx_export, "find_spec", lambda name: None)
     assert ensure_onnx(tiny, tmp_path) == target
+
+
+def test_an_onnx_graph_in_the_model_directory_is_served_without_exporting(  # noqa: PLR0917
+    tiny: ModelSpec, clean_cache: Path, fresh_vectors: np.ndarray, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    model = tmp_path / "model"
+    shutil.copytree(tiny.path, model)
+    (model / "onnx").mkdir()
+    shutil.copy(cached_onnx_path(tiny, clean_cache), model / "onnx" / "model.onnx")
+    spec = load_model_spec(model)
+    monkeypatch.setattr(onnx_export, "find_spec", lambda name: None)  # no exporter installed
+    empty = tmp_path / "cache"
+    with caplog.at_level(logging.INFO, logger="embedserve"):
+        backend = OnnxBackend.load(spec, device="cpu", cache_dir=empty)
+    try:
+        np.testing.assert_allclose(backend.forward(IDS, MASK), fresh_vectors, atol=1e-6)
+    finally:
+        backend.close()
+    assert "serving the model's own ONNX graph" in caplog.text
+    assert not empty.exists()  # nothing exported, nothing cached
