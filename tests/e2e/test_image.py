@@ -1,7 +1,7 @@
 """The container image (`make test-image` builds it and sets EMBEDSERVE_TEST_IMAGE): the plain
-server's contract tests pass against a running container from outside it, its vectors match
+server's HTTP contract tests pass against a running container from outside it, its vectors match
 sentence-transformers, it runs as a non-root user without PyTorch, it declares a health check
-on /health, and SIGTERM drains it to exit code 0."""
+on /health, SIGTERM drains it to exit code 0, and it serves with no network at all."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from embedserve.cli import main
 from embedserve.testing import free_port, launch
 from tests.conftest import ServerProcess
-from tests.e2e import test_clients, test_http_client
+from tests.e2e import test_http_client
 
 pytestmark = pytest.mark.slow
 IMAGE = os.environ.get("EMBEDSERVE_TEST_IMAGE", "")
@@ -24,7 +24,8 @@ if not IMAGE:
     pytest.skip("the image tests run under `make test-image`", allow_module_level=True)
 
 # The plain server's contract tests, collected again here: their `real_server` is the container.
-for _module in (test_http_client, test_clients):
+# (The SDK clients' tests, test_clients, run against the same server code elsewhere.)
+for _module in (test_http_client,):
     for _name, _test in vars(_module).items():
         if _name.startswith("test_"):
             globals()[_name] = _test
@@ -81,5 +82,30 @@ def test_sigterm_drains_to_exit_0(tmp_path: Path) -> None:
         server.process.terminate()  # SIGTERM to the engine, forwarded to the server (PID 1)
         assert server.process.wait(timeout=60) == 0, server.log()[-3000:]
         assert "SIGTERM received" in server.log()
+    finally:
+        engine("rm", "-f", name)
+
+
+def test_it_serves_with_no_network_at_all() -> None:
+    """`--network none`: nothing is downloaded at start; a request from inside the container's
+    own loopback is answered."""
+    name = f"embedserve-offline-{os.getpid()}"
+    started = engine("run", "-d", "--name", name, "--network", "none", "--ulimit", "host", IMAGE)
+    assert started.returncode == 0, started.stderr
+    probe = (
+        "import json, time, urllib.request as u\n"
+        "for _ in range(300):\n"
+        "    try:\n"
+        "        u.urlopen('http://127.0.0.1:8000/health', timeout=1); break\n"
+        "    except OSError:\n"
+        "        time.sleep(0.1)\n"
+        "body = json.dumps({'model': 'all-MiniLM-L6-v2', 'input': 'offline'}).encode()\n"
+        "request = u.Request('http://127.0.0.1:8000/v1/embeddings', body,\n"
+        "                    {'content-type': 'application/json'})\n"
+        "print(len(json.load(u.urlopen(request, timeout=30))['data'][0]['embedding']))\n"
+    )
+    try:
+        answered = engine("exec", name, "python3", "-c", probe)
+        assert answered.stdout.strip() == "384", answered.stderr + engine("logs", name).stderr
     finally:
         engine("rm", "-f", name)
