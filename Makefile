@@ -13,6 +13,7 @@ BIN    := $(VENV)/bin
 FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 UV_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python $(addprefix --find-links ,$(FIND_LINKS))
 INSTALL     = $(UV_INSTALL) $(1) || $(BIN)/pip install --quiet $(1)
+comma      := ,# a bare comma would split $(call ...) arguments
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +21,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet uv || echo "uv not installed: pip installs the packages"
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(call INSTALL,-e ".[export,jobs]")
+	$(call INSTALL,-e ".[export$(comma)jobs]")
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
