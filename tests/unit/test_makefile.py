@@ -1,0 +1,34 @@
+"""The Makefile's install commands, as make expands them (`make -n`, nothing run): `make run`
+installs the server with the export and jobs extras, `make test` the test extras, each with uv
+and pip as the fallback. (A bare comma in `$(call ...)` once cut `make run`'s command in two.)"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+
+
+def planned(target: str, tmp_path: Path) -> str:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    done = subprocess.run(
+        ["make", "-n", target, f"VENV={tmp_path / 'venv'}"],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return done.stdout
+
+
+@pytest.mark.parametrize(
+    ("target", "extras"), [("run", ".[export,jobs]"), ("install-test", ".[test]")]
+)
+def test_install_commands_name_the_extras(target: str, extras: str, tmp_path: Path) -> None:
+    lines = [line for line in planned(target, tmp_path).splitlines() if "uv pip install" in line]
+    assert len(lines) == 1, lines
+    uv, pip = lines[0].split(" || ")
+    assert uv.endswith(f'-e "{extras}"'), uv
+    assert pip.endswith(f'pip install --quiet -e "{extras}"'), pip
