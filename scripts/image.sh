@@ -52,7 +52,7 @@ engine() {
 mirror() {
   local uri
   uri=$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-    | grep -v security | head -n1 | awk '{print ($1 == "deb") ? $2 : $2}')
+    | grep -v security | head -n1 | awk '{print $2}')
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
