@@ -144,3 +144,20 @@ def test_a_killed_actor_is_restarted_and_the_job_completes_exactly(
     assert ids == local_output[0]
     np.testing.assert_allclose(vectors, local_output[1], atol=1e-6)
     assert not list(output.glob(".*.partial"))  # the dead actor's staged file is cleaned up
+
+
+def test_a_pool_the_cluster_cannot_hold_is_a_clear_error(
+    ray_cluster: RayCluster, corpus: Path, tmp_path: Path, onnx_cache_dir: Path
+) -> None:
+    """Three one-CPU actors on two one-CPU nodes: the job says so after the start timeout,
+    rather than running on two actors or waiting for ever."""
+    ray = ["--ray", ray_cluster.address, "--num-actors", "3", "--actor-start-timeout", "10"]
+    started = time.monotonic()
+    done = subprocess.run(
+        embed(corpus, tmp_path / "out", onnx_cache_dir, *ray),
+        capture_output=True, text=True, timeout=300, check=False, env=UNAUTHENTICATED,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "did not all start within 10 s (--actor-start-timeout)" in done.stderr
+    assert time.monotonic() - started < 200
+    assert not finished_shards(tmp_path / "out")

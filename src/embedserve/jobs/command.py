@@ -67,6 +67,14 @@ def add_embed_command(commands: Any) -> None:
     ray.add_argument("--num-actors", type=int, default=1, help="engines in the actor pool")
     ray.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs each engine gets")
     ray.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs each engine gets")
+    ray.add_argument(
+        "--actor-start-timeout",
+        type=int,
+        default=600,
+        metavar="SECONDS",
+        help="wait this long for every actor to load the model before the first shard "
+        "(0: start on the first actor ready)",
+    )
     add_setting_flags(embed, model_options())
 
 
@@ -101,10 +109,15 @@ def run_embed(args: argparse.Namespace) -> int:
         if args.ray is None:
             summary = run_job(settings.models[0], options, settings.cache_dir)
         else:
-            if args.num_actors < 1 or args.cpus_per_actor <= 0 or args.gpus_per_actor < 0:
+            if (
+                args.num_actors < 1
+                or args.cpus_per_actor <= 0
+                or args.gpus_per_actor < 0
+                or args.actor_start_timeout < 0
+            ):
                 raise JobError(
-                    "--num-actors must be at least 1, --cpus-per-actor above 0 and "
-                    "--gpus-per-actor at least 0"
+                    "--num-actors must be at least 1, --cpus-per-actor above 0, and "
+                    "--gpus-per-actor and --actor-start-timeout at least 0"
                 )
             try:
                 import ray  # noqa: F401
@@ -117,6 +130,7 @@ def run_embed(args: argparse.Namespace) -> int:
                 num_actors=args.num_actors,
                 cpus_per_actor=args.cpus_per_actor,
                 gpus_per_actor=args.gpus_per_actor,
+                actor_start_timeout_s=args.actor_start_timeout,
             )
             summary = run_ray_job(settings.models[0], options, settings.cache_dir, cluster)
     except (InputError, JobError, EmbedServeError, ValueError, OSError) as error:

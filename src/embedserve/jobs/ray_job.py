@@ -30,7 +30,7 @@ from embedserve.jobs.output import (
 from embedserve.jobs.plan import Piece, ShardPlan, plan_shards, read_shard
 from embedserve.jobs.progress import Progress
 from embedserve.jobs.readers import Fields, expand_inputs
-from embedserve.jobs.run import JobOptions, JobSummary, embed_shard, job_identity
+from embedserve.jobs.run import JobError, JobOptions, JobSummary, embed_shard, job_identity
 from embedserve.runner import ModelRunner
 from embedserve.settings import ModelSettings
 
@@ -43,6 +43,9 @@ class RayOptions:
     num_actors: int = 1
     cpus_per_actor: float = 1.0
     gpus_per_actor: float = 0.0
+    # wait this long for the whole pool to load its model before the first shard is handed out,
+    # so that a slow-starting actor still gets its share; 0: start on the first actor ready
+    actor_start_timeout_s: int = 600
 
 
 class ShardWorker:
@@ -119,7 +122,9 @@ def _run_held(
     progress = Progress(sum(plan.count for plan in plans), quiet=options.quiet)
     progress.skipped(sum(plan.count for plan in plans if plan.index in done))
     ray.init(address=cluster.address, logging_level=logging.WARNING, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.wait_for_min_actors_s = cluster.actor_start_timeout_s or -1
     nodes: set[str] = set()
     try:
         if missing:
@@ -143,13 +148,20 @@ def _run_held(
                 num_gpus=cluster.gpus_per_actor or None,
                 runtime_env={"env_vars": thread_limits_env(cluster.cpus_per_actor)},
             )
-            for row in results.iter_rows():
-                progress.advance(int(row["texts"]) + int(row["empty"]), int(row["tokens"]))
-                summary.shards_written += 1
-                summary.texts += int(row["texts"])
-                summary.tokens += int(row["tokens"])
-                summary.empty_skipped += int(row["empty"])
-                nodes.add(str(row["node"]))
+            try:
+                for row in results.iter_rows():
+                    progress.advance(int(row["texts"]) + int(row["empty"]), int(row["tokens"]))
+                    summary.shards_written += 1
+                    summary.texts += int(row["texts"])
+                    summary.tokens += int(row["tokens"])
+                    summary.empty_skipped += int(row["empty"])
+                    nodes.add(str(row["node"]))
+            except ray.exceptions.GetTimeoutError as error:
+                raise JobError(
+                    f"the {cluster.num_actors} actor(s) did not all start within "
+                    f"{cluster.actor_start_timeout_s} s (--actor-start-timeout): the cluster may "
+                    f"lack the CPUs/GPUs asked for ({error})"
+                ) from None
     finally:
         progress.close()
         ray.shutdown()
