@@ -104,7 +104,7 @@ async def _cross_encoder_scores(
     max_document_tokens: int | None,
     raw: bool,
 ) -> PairScores:
-    """Pairs tokenized together (one tokenization per distinct query), through the model's
+    """Pairs tokenized in one batch (each distinct query once), through the model's
     queue and result cache, under the same bounds and deadline as embeddings."""
     head, scheduler, limits = runner.spec.score_head, runner.scheduler, runner.limits
     assert head is not None and scheduler is not None
@@ -124,19 +124,11 @@ async def _cross_encoder_scores(
     left = char_checked(left, runner.max_input_chars, None)
     cut_to = runner.spec.max_length if cut else None
     right = char_checked(right, runner.max_input_chars, cut_to, keep_end)
-    by_query: dict[int, list[int]] = {}
-    for i, j in pairs:
-        by_query.setdefault(i, []).append(j)
     async with answered_by(deadline, runner, engine.request_timeout_s):
-        encoded: dict[tuple[int, int], list[int]] = {}
-        for i, documents in by_query.items():
-            texts = [right[j] for j in documents]
-            found = await engine.tokenizers.encode_pairs(
-                runner, left[i], texts, keep_end=keep_end, cut=cut,
-                max_document_tokens=max_document_tokens,
-            )  # fmt: skip
-            encoded.update(zip(((i, j) for j in documents), found, strict=True))
-        token_lists = [encoded[pair] for pair in pairs]
+        token_lists = await engine.tokenizers.encode_pairs(
+            runner, [(left[i], right[j]) for i, j in pairs], keep_end=keep_end, cut=cut,
+            max_document_tokens=max_document_tokens,
+        )  # fmt: skip
         total = check_lengths(token_lists, runner.spec.max_length, limits.max_request_tokens)
         logits = await embed_cached(
             scheduler, runner.result_cache, token_lists, _raw, remaining_s=deadline - loop.time()

@@ -52,41 +52,48 @@ class TextTokenizer:
 
     def encode_pairs(
         self,
-        query: str,
-        documents: Sequence[str],
+        pairs: Sequence[tuple[str, str]],
         max_length: int,
         *,
         keep_end: bool = False,
         cut: bool = True,
         max_document_tokens: int | None = None,
     ) -> list[TokenIds]:
-        """`[CLS] query [SEP] document [SEP]` ids (the model's pair template) per document, at
-        most `max_length` each: only the document is cut (at its end, or its start with
-        `keep_end`), also to `max_document_tokens` when given; without `cut`, a pair over
-        `max_length` is refused, as is a query that leaves no room for any document."""
-        asked = self._tokenizer.encode(query, add_special_tokens=False)
+        """`[CLS] query [SEP] document [SEP]` ids (the model's pair template) per (query,
+        document) pair, at most `max_length` each, in one batch (each distinct query tokenized
+        once): only the document is cut (at its end, or its start with `keep_end`), also to
+        `max_document_tokens` when given; without `cut`, a pair over `max_length` is refused,
+        as is a query that leaves no room for any document."""
+        distinct = list(dict.fromkeys(query for query, _ in pairs))
+        encoded_queries = self._tokenizer.encode_batch(distinct, add_special_tokens=False)
+        asked = dict(zip(distinct, encoded_queries, strict=True))
         specials = self.num_pair_special_tokens
-        room = max_length - specials - len(asked.ids)
-        if room < 1:
-            raise ContextLengthExceeded(
-                f"the query has {len(asked.ids)} tokens; with {specials} special tokens it "
-                f"leaves no room for a document in this model's {max_length}; shorten it",
-                param="query",
-            )
-        limit = room if max_document_tokens is None else min(room, max_document_tokens)
+        documents = self._tokenizer.encode_batch(
+            [document for _, document in pairs], add_special_tokens=False
+        )
         direction = "left" if keep_end else "right"
-        pairs = []
-        for found in self._tokenizer.encode_batch(list(documents), add_special_tokens=False):
+        encoded = []
+        for (query, _), found in zip(pairs, documents, strict=True):
+            query_ids = asked[query]
+            room = max_length - specials - len(query_ids.ids)
+            if room < 1:
+                raise ContextLengthExceeded(
+                    f"a query has {len(query_ids.ids)} tokens; with {specials} special tokens "
+                    f"it leaves no room for a document in this model's {max_length}; shorten it",
+                    param="query",
+                )
             if not cut and len(found.ids) > room:
                 raise ContextLengthExceeded(
-                    f"a document has {len(found.ids)} tokens: with the query's {len(asked.ids)} "
-                    f"and {specials} special tokens its pair is over this model's {max_length}; "
-                    "shorten it, or let documents be cut (truncate: true)",
+                    f"a document has {len(found.ids)} tokens: with its query's "
+                    f"{len(query_ids.ids)} and {specials} special tokens its pair is over this "
+                    f"model's {max_length}; shorten it, or let documents be cut (truncate: true)",
                     param="documents",
                 )
+            limit = room if max_document_tokens is None else min(room, max_document_tokens)
             found.truncate(limit, direction=direction)
-            pairs.append(self._tokenizer.post_process(asked, found, add_special_tokens=True).ids)
-        return pairs
+            processed = self._tokenizer.post_process(query_ids, found, add_special_tokens=True)
+            encoded.append(processed.ids)
+        return encoded
 
     def encode_windows(
         self, texts: Sequence[str], window: int, overlap: int

@@ -14,6 +14,7 @@ from embedserve.errors import Overloaded
 from embedserve.runner import ModelRunner
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 
 class TokenizerPool:
@@ -41,28 +42,29 @@ class TokenizerPool:
             add_special_tokens=add_special_tokens,
             keep_end=keep_end,
         )
-        return await self._run(runner, texts, encode)
+        return await self._run(runner, texts, encode, sum(len(text) for text in texts))
 
     async def encode_pairs(
         self,
         runner: ModelRunner,
-        query: str,
-        documents: Sequence[str],
+        pairs: Sequence[tuple[str, str]],
         *,
         keep_end: bool = False,
         cut: bool = True,
         max_document_tokens: int | None = None,
     ) -> list[list[int]]:
-        """(query, document) pairs with only the document cut (`TextTokenizer.encode_pairs`)."""
-        pairs = functools.partial(
+        """(query, document) pairs with only the document cut (`TextTokenizer.encode_pairs`),
+        all in one batch."""
+        encode = functools.partial(
             runner.tokenizer.encode_pairs,
-            query,
             max_length=runner.spec.max_length,
             keep_end=keep_end,
             cut=cut,
             max_document_tokens=max_document_tokens,
         )
-        return await self._run(runner, documents, pairs)
+        queries = {query for query, _ in pairs}  # each tokenized once
+        chars = sum(map(len, queries)) + sum(len(document) for _, document in pairs)
+        return await self._run(runner, pairs, encode, chars)
 
     async def encode_windows(
         self, runner: ModelRunner, texts: Sequence[str], overlap: int
@@ -71,14 +73,17 @@ class TokenizerPool:
         windows = functools.partial(
             runner.tokenizer.encode_windows, window=runner.spec.max_length, overlap=overlap
         )
-        return await self._run(runner, texts, windows)
+        return await self._run(runner, texts, windows, sum(len(text) for text in texts))
 
     async def _run(
-        self, runner: ModelRunner, texts: Sequence[str], work: Callable[[Sequence[str]], T]
+        self,
+        runner: ModelRunner,
+        items: Sequence[Item],
+        work: Callable[[Sequence[Item]], T],
+        chars: int,
     ) -> T:
-        """`work(texts)` in a tokenizer thread; `Overloaded` when the bound is full (an idle
-        pool takes any request, however large)."""
-        chars = sum(len(text) for text in texts)
+        """`work(items)`, of `chars` characters, in a tokenizer thread; `Overloaded` when the
+        bound is full (an idle pool takes any request, however large)."""
         if self.chars_in_flight and self.chars_in_flight + chars > self.max_chars:
             if runner.scheduler is not None:  # counted with the model's other 429s
                 runner.scheduler.stats.rejected_requests += 1
@@ -91,7 +96,7 @@ class TokenizerPool:
         started = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, work, texts)
+            return await loop.run_in_executor(self._pool, work, items)
         finally:
             self.chars_in_flight -= chars
             runner.request_stats.tokenization.observe(time.perf_counter() - started)

@@ -104,6 +104,19 @@ def test_every_rerank_dialect_gives_the_same_scores(
     assert np.allclose([item["score"] for item in score.json()["data"]], expected, atol=1e-5)
 
 
+def test_score_pairs_of_different_queries(http: httpx.Client, reranker_dir: Path) -> None:
+    """vLLM's N:N `/score`: each pair its own query (some repeated, one document cut)."""
+    queries = [QUERY, "sourdough", QUERY, "bridges " * 20]
+    model = CrossEncoder(str(reranker_dir), device="cpu", max_length=MAX_SEQ_LENGTH)
+    expected = model.predict(list(zip(queries, DOCUMENTS, strict=True)))
+    body = {"model": RERANKER, "text_1": queries, "text_2": DOCUMENTS}
+    answer = http.post("/score", json=body)
+    assert answer.status_code == 200, answer.text
+    assert [item["index"] for item in answer.json()["data"]] == list(range(len(DOCUMENTS)))
+    got = [item["score"] for item in answer.json()["data"]]
+    assert np.allclose(got, expected, atol=1e-5)
+
+
 def test_models_serve_side_by_side_with_their_tasks(http: httpx.Client) -> None:
     cards = {card["id"]: card["task"] for card in http.get("/v1/models").json()["data"]}
     assert cards == {MODEL_ID: "embed", RERANKER: "rerank"}

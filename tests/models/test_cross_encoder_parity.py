@@ -65,7 +65,7 @@ def test_backends_score_like_cross_encoder(tmp_path: Path, backend: str, archite
     assert spec.sep_token_id == 102
     assert spec.type_vocab_size == (2 if architecture == "bert" else 1)
     tokenizer = TextTokenizer(spec)
-    token_lists = [tokenizer.encode_pairs(q, [d], MAX_SEQ_LENGTH)[0] for q, d in PAIRS]
+    token_lists = tokenizer.encode_pairs(PAIRS, MAX_SEQ_LENGTH)
     assert len(token_lists[1]) == MAX_SEQ_LENGTH
     loaded = create_backend(backend, spec, device="cpu", cache_dir=tmp_path / "cache")
     executor = Executor(loaded, spec, deterministic=True)

@@ -92,10 +92,24 @@ def test_pairs_cut_only_the_document(bundled_spec: object) -> None:
     for side in ("right", "left"):
         theirs.truncation_side = side
         expected = theirs([query] * 2, docs, truncation="only_second", max_length=40)
-        got = ours.encode_pairs(query, docs, 40, keep_end=side == "left")
+        got = ours.encode_pairs([(query, doc) for doc in docs], 40, keep_end=side == "left")
         assert got == expected["input_ids"]
     with pytest.raises(ContextLengthExceeded, match="no room"):
-        ours.encode_pairs("word " * 40, docs, 40)
+        ours.encode_pairs([("word " * 40, doc) for doc in docs], 40)
+
+
+def test_pairs_of_different_queries_in_one_batch(bundled_spec: object) -> None:
+    """N:N pairs (a query each, some repeated) in one call equal the HF tokenizer's pairs."""
+    from transformers import AutoTokenizer
+
+    from embedserve.tokenization import TextTokenizer
+
+    ours = TextTokenizer(bundled_spec)  # type: ignore[arg-type]
+    theirs = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    queries = ["where do whales live", "bread", "where do whales live", "trains " * 30]
+    docs = ["whales live in every ocean", "a recipe " * 30, "deep water", "bridges"]
+    expected = theirs(queries, docs, truncation="only_second", max_length=48)
+    assert ours.encode_pairs(list(zip(queries, docs, strict=True)), 48) == expected["input_ids"]
 
 
 def test_pairs_refused_without_cut_and_cut_to_a_document_budget(bundled_spec: object) -> None:
@@ -106,8 +120,10 @@ def test_pairs_refused_without_cut_and_cut_to_a_document_budget(bundled_spec: ob
 
     ours = TextTokenizer(bundled_spec)  # type: ignore[arg-type]
     query, short, long = "whales", "whales live in every ocean", "bread " * 100
-    assert ours.encode_pairs(query, [short], 40, cut=False) == ours.encode_pairs(query, [short], 40)
+    pairs = [(query, short), (query, long)]
+    assert ours.encode_pairs(pairs[:1], 40, cut=False) == ours.encode_pairs(pairs[:1], 40)
     with pytest.raises(ContextLengthExceeded, match="100 tokens"):
-        ours.encode_pairs(query, [short, long], 40, cut=False)
-    budget = ours.encode_pairs(query, [short, long], 40, max_document_tokens=3)
-    assert budget == ours.encode_pairs(query, ["whales live in", "bread bread bread"], 40)
+        ours.encode_pairs(pairs, 40, cut=False)
+    budget = ours.encode_pairs(pairs, 40, max_document_tokens=3)
+    cut = [(query, "whales live in"), (query, "bread bread bread")]
+    assert budget == ours.encode_pairs(cut, 40)
