@@ -14,7 +14,7 @@ import numpy as np
 
 from embedserve.arrays import FloatArray
 from embedserve.engine import Engine, ModelSource
-from embedserve.ranking import pair_scores
+from embedserve.ranking import PairOptions, pair_scores
 
 T = TypeVar("T")
 DEFAULT_CHUNK = 256  # texts per engine request; two are in flight to overlap tokenizing
@@ -109,7 +109,8 @@ class Embedder:
         for part in parts:
             left, right = [q for q, _ in part], [d for _, d in part]
             indexes = [(i, i) for i in range(len(part))]
-            result = self.run(pair_scores(self.engine, None, left, right, indexes, raw=raw))
+            options = PairOptions(raw=raw)
+            result = self.run(pair_scores(self.engine, None, left, right, indexes, options=options))
             scores.extend(result.scores)
         return np.asarray(scores, dtype=np.float32)
 

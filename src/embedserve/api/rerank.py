@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -25,7 +26,7 @@ from embedserve.api.handling import (
 )
 from embedserve.api.request_body import read_json_object
 from embedserve.errors import EmbedServeError, InvalidRequest
-from embedserve.ranking import PairScores, pair_scores
+from embedserve.ranking import PairOptions, PairScores, pair_scores
 from embedserve.truncation import from_tei
 
 router = APIRouter(tags=["rerank"], include_in_schema=False)  # the formats: docs/api.md
@@ -80,18 +81,13 @@ async def scored(
     model: str | None,
     texts: tuple[list[str], list[str]],
     pairs: list[tuple[int, int]],
-    *,
-    cut: str = "END",
-    max_document_tokens: int | None = None,
-    raw: bool = False,
+    options: PairOptions | None = None,
 ) -> PairScores | Response:
-    """The scores of `pairs` of (queries, documents) `texts`, or the 499 response when the
-    client hung up first."""
+    """The scores of `pairs` of (queries, documents) `texts` (under the request's deadline),
+    or the 499 response when the client hung up first."""
     left, right = texts
-    work = pair_scores(
-        engine_of(request), model, left, right, pairs, deadline=deadline_of(request),
-        cut_documents=cut, max_document_tokens=max_document_tokens, raw=raw,
-    )  # fmt: skip
+    options = replace(options or PairOptions(), deadline=deadline_of(request))
+    work = pair_scores(engine_of(request), model, left, right, pairs, options=options)
     outcome: PairScores | Response = await run_unless_disconnected(request, work)
     return outcome
 
@@ -107,10 +103,8 @@ async def rerank(request: Request) -> Response:
         model = served_name(request, parsed.model)
         docs = [d if isinstance(d, str) else d.text for d in parsed.documents]
         pairs = [(0, j) for j in range(len(docs))]
-        outcome = await scored(
-            request, model, ([parsed.query], docs), pairs,
-            max_document_tokens=parsed.max_tokens_per_doc,
-        )  # fmt: skip
+        options = PairOptions(max_document_tokens=parsed.max_tokens_per_doc)
+        outcome = await scored(request, model, ([parsed.query], docs), pairs, options)
         if isinstance(outcome, Response):
             return outcome
         order = sorted(range(len(docs)), key=lambda j: -outcome.scores[j])[: parsed.top_n]
@@ -145,7 +139,8 @@ async def tei_rerank(request: Request, data: dict[str, Any]) -> Response:
         pairs = [(0, j) for j in range(len(texts))]
         model = served_name(request, parsed.model)
         both = ([parsed.query], texts)
-        outcome = await scored(request, model, both, pairs, cut=cut, raw=parsed.raw_scores)
+        options = PairOptions(cut_documents=cut, raw=parsed.raw_scores)
+        outcome = await scored(request, model, both, pairs, options)
     except EmbedServeError as error:
         status = next(s for cls, s, _ in ERROR_TABLE if isinstance(error, cls))
         envelope = {"error": {"message": error.message, "code": error.code}}
