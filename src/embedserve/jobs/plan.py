@@ -9,9 +9,8 @@ import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
 
-from embedserve.jobs.readers import Fields, InputError, Record, format_of, make_record, parse_jsonl
+from embedserve.jobs.readers import Fields, InputError, Record, file_rows, format_of, make_record
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def _csv_starts(handle: io.BufferedReader, offset: int, number: int) -> Iterator
 
     start = tuple(consumed)
     for _ in csv.reader(lines()):
-        yield start[0], start[1]
+        yield start[0], start[1] + 1  # the record's first line
         start = tuple(consumed)
 
 
@@ -105,43 +104,9 @@ def read_shard(plan: ShardPlan, fields: Fields) -> list[Record]:
     """The records of one shard, read from its pieces alone."""
     records: list[Record] = []
     for piece in plan.pieces:
-        for number, row in enumerate(_piece_rows(piece, fields), start=piece.first):
+        rows = file_rows(piece.name, fields, piece.start, piece.count, piece.first)
+        for number, row in rows:
             records.append(
                 make_record(piece.name, number, row, fields, plan.position + len(records))
             )
     return records
-
-
-def _piece_rows(piece: Piece, fields: Fields) -> Iterator[dict[str, Any]]:
-    kind = format_of(piece.name)
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        wanted = [fields.text, *([fields.id] if fields.id else []), *fields.keep]
-        parquet = pq.ParquetFile(piece.name)
-        groups: list[int] = []
-        first_row = row = 0
-        for group in range(parquet.metadata.num_row_groups):  # only the row groups it spans
-            rows = parquet.metadata.row_group(group).num_rows
-            if row + rows > piece.start and row < piece.start + piece.count:
-                if not groups:
-                    first_row = row
-                groups.append(group)
-            row += rows
-        table = parquet.read_row_groups(groups, columns=wanted)
-        yield from table.slice(piece.start - first_row, piece.count).to_pylist()
-        return
-    with open(piece.name, "rb") as raw:
-        header = raw.readline().decode("utf-8") if kind == "csv" else ""
-        raw.seek(piece.start)
-        text = io.TextIOWrapper(raw, encoding="utf-8", newline="" if kind == "csv" else "\n")
-        if kind == "text":
-            for line in islice(text, piece.count):
-                yield {fields.text: line.rstrip("\r\n")}
-        elif kind == "jsonl":
-            rows = (line for line in text if line.strip())
-            for number, line in enumerate(islice(rows, piece.count), start=piece.first):
-                yield parse_jsonl(piece.name, number, line)
-        else:
-            names = next(csv.reader([header]))
-            yield from islice(csv.DictReader(text, fieldnames=names), piece.count)

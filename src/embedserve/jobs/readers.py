@@ -9,6 +9,7 @@ import io
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -89,33 +90,60 @@ def read_records(inputs: Sequence[str], fields: Fields) -> Iterator[Record]:
 
 
 def _rows(name: str, fields: Fields) -> Iterator[tuple[int, dict[str, Any]]]:
-    kind = format_of(name)
-    if kind == "parquet":
-        yield from _parquet_rows(name, fields)
-        return
     if name == "-":
         stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline=LINE_END)
-        yield from _text_rows(stream, fields)
+        yield from _text_rows(stream, fields, 1)
         return
-    newline = LINE_END if kind == "text" else ""  # csv parses its own line ends
-    with open(name, encoding="utf-8", newline=newline) as handle:
+    yield from file_rows(name, fields)
+
+
+def file_rows(
+    name: str, fields: Fields, start: int = 0, count: int | None = None, first: int | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(number, row) of the file's records: all of them, or `count` from `start` (a byte offset
+    of a record in a text, JSONL or CSV file, a row in a Parquet file; `first` is its line or
+    row number, for error messages)."""
+    kind = format_of(name)
+    if kind == "parquet":
+        yield from _parquet_rows(name, fields, start, count)
+        return
+    with open(name, "rb") as raw:
+        header = raw.readline().decode("utf-8") if kind == "csv" else ""
+        if start:
+            raw.seek(start)
+        newline = LINE_END if kind == "text" else ""  # csv and JSON parse their own line ends
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline=newline)
         if kind == "text":
-            yield from _text_rows(handle, fields)
+            rows = _text_rows(text, fields, first or 1)
         elif kind == "jsonl":
-            yield from _jsonl_rows(name, handle)
+            rows = _jsonl_rows(name, text, first or 1)
         else:
-            yield from enumerate(csv.DictReader(handle), start=2)  # line 1: the header
+            names = next(csv.reader([header]), [])
+            rows = _csv_rows(csv.DictReader(text, fieldnames=names), first or 2)
+        yield from islice(rows, count)
 
 
-def _text_rows(handle: io.TextIOBase, fields: Fields) -> Iterator[tuple[int, dict[str, Any]]]:
-    for line_number, line in enumerate(handle, start=1):
+def _text_rows(
+    handle: io.TextIOBase, fields: Fields, first: int
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    for line_number, line in enumerate(handle, start=first):
         yield line_number, {fields.text: line.rstrip("\r\n")}
 
 
-def _jsonl_rows(name: str, handle: io.TextIOBase) -> Iterator[tuple[int, dict[str, Any]]]:
-    for line_number, line in enumerate(handle, start=1):
+def _jsonl_rows(
+    name: str, handle: io.TextIOBase, first: int
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    for line_number, line in enumerate(handle, start=first):
         if line.strip():  # blank lines separate nothing in JSONL
             yield line_number, parse_jsonl(name, line_number, line)
+
+
+def _csv_rows(reader: csv.DictReader[str], first: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each record with the number of the line it starts on (a quoted field may span lines)."""
+    start = first
+    for row in reader:
+        yield start, row
+        start = first + reader.line_num
 
 
 def parse_jsonl(name: str, line_number: int, line: str) -> dict[str, Any]:
@@ -129,7 +157,10 @@ def parse_jsonl(name: str, line_number: int, line: str) -> dict[str, Any]:
     return row
 
 
-def _parquet_rows(name: str, fields: Fields) -> Iterator[tuple[int, dict[str, Any]]]:
+def _parquet_rows(
+    name: str, fields: Fields, start: int, count: int | None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows `start` to `start + count` (all by default), reading only the row groups they span."""
     import pyarrow.parquet as pq
 
     wanted = [fields.text, *([fields.id] if fields.id else []), *fields.keep]
@@ -141,39 +172,54 @@ def _parquet_rows(name: str, fields: Fields) -> Iterator[tuple[int, dict[str, An
             f"{', '.join(parquet.schema_arrow.names)}); choose them with --text-field, "
             "--id-field and --keep-fields"
         )
-    row_number = 0
-    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
-        for row in batch.to_pylist():
-            row_number += 1
-            yield row_number, row
+    end = parquet.metadata.num_rows if count is None else start + count
+    groups: list[int] = []
+    first_row = row = 0
+    for group in range(parquet.metadata.num_row_groups):
+        rows = parquet.metadata.row_group(group).num_rows
+        if row + rows > start and row < end:
+            first_row = row if not groups else first_row
+            groups.append(group)
+        row += rows
+    if not groups:  # an empty file, or a range past its end
+        return
+    batches = parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=groups, columns=wanted)
+    found = (row for batch in batches for row in batch.to_pylist())
+    numbered = enumerate(found, start=first_row + 1)
+    yield from islice(numbered, start - first_row, end - first_row)
 
 
 def make_record(
     name: str, where: int, row: dict[str, Any], fields: Fields, position: int
 ) -> Record:
-    """The record of `row` (record `where` of file `name`, `position` in the corpus)."""
+    """The record of `row` (at line or Parquet row `where` of file `name`, `position` in the
+    corpus)."""
     text = row.get(fields.text)
     if not isinstance(text, str):
         found = "no" if text is None else f"a {type(text).__name__}"
         raise InputError(
-            f"{name} (record {where}): {found} `{fields.text}` text; every record needs one "
+            f"{_place(name, where)}: {found} `{fields.text}` text; every record needs one "
             "(choose the field with --text-field)"
         )
     if fields.id is None:
         record_id = str(position)
     elif (value := row.get(fields.id)) is None:
-        raise InputError(f"{name} (record {where}): no `{fields.id}` id (--id-field)")
+        raise InputError(f"{_place(name, where)}: no `{fields.id}` id (--id-field)")
     else:
         record_id = str(value)
     missing = [key for key in fields.keep if key not in row]
     if missing:
-        raise InputError(f"{name} (record {where}): no {', '.join(missing)} (--keep-fields)")
+        raise InputError(f"{_place(name, where)}: no {', '.join(missing)} (--keep-fields)")
     return Record(record_id, text, {key: row[key] for key in fields.keep})
 
 
+def _place(name: str, where: int) -> str:
+    return f"{name} (row {where})" if format_of(name) == "parquet" else f"{name}:{where}"
+
+
 def count_records(inputs: Sequence[str]) -> int | None:
-    """How many records `inputs` hold, for the progress bar: Parquet metadata, text lines, one
-    quick parsing pass over JSONL and CSV; None for stdin."""
+    """How many records `inputs` hold, for the progress bar: Parquet metadata, text lines,
+    non-blank JSONL lines (not parsed), one pass of the CSV parser; None for stdin."""
     total = 0
     for name in inputs:
         if name == "-":
@@ -183,9 +229,12 @@ def count_records(inputs: Sequence[str]) -> int | None:
             import pyarrow.parquet as pq
 
             total += pq.ParquetFile(name).metadata.num_rows
-        elif kind == "text":
-            with open(name, encoding="utf-8", newline=LINE_END) as handle:
-                total += sum(1 for _ in handle)
-        else:
-            total += sum(1 for _ in _rows(name, Fields()))
+        elif kind == "csv":  # records may span lines: the parser counts them
+            with open(name, encoding="utf-8", newline="") as handle:
+                rows = csv.reader(handle)
+                next(rows, None)  # the header
+                total += sum(1 for row in rows if row)
+        else:  # a line per text; a non-blank line per JSONL record (parsed when read)
+            with open(name, "rb") as handle:
+                total += sum(1 for line in handle if kind == "text" or line.strip())
     return total

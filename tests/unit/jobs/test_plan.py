@@ -44,3 +44,24 @@ def test_each_planned_shard_equals_the_streamed_one(tmp_path: Path, size: int) -
 def test_stdin_cannot_be_planned() -> None:
     with pytest.raises(InputError, match="stdin"):
         plan_shards(["-"], 10)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("x.jsonl", '{"text": "a"}\n\n\n{"text": "b"}\n\n{"text": 1}\n', r"x.jsonl:6: a int"),
+        ("x.jsonl", '{"text": "a"}\n\n{"text": "b"}\n\nnot json\n', r"x.jsonl:5: not JSON"),
+        ("x.csv", 'text,n\n"a\nb",1\nc,2\nd\n', r"x.csv:5: no `n` id"),
+    ],
+)
+def test_a_shard_read_alone_names_the_same_record_as_the_stream(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    """The bad record is in the last shard: read alone, its error names the same line."""
+    (tmp_path / name).write_text(content)
+    fields = Fields(id="n") if name.endswith(".csv") else Fields()
+    with pytest.raises(InputError, match=message):
+        list(read_records([str(tmp_path / name)], fields))
+    *_, last = plan_shards([str(tmp_path / name)], 2)
+    with pytest.raises(InputError, match=message):
+        read_shard(last, fields)

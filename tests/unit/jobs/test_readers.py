@@ -69,7 +69,7 @@ def test_parquet_file_directory_and_glob_with_id_and_kept_fields(tmp_path: Path)
         ("x.jsonl", '{"body": "a"}\n', Fields(), r"no `text` text.*--text-field"),
         ("x.jsonl", '{"text": 5}\n', Fields(), r"a int `text` text"),
         ("x.jsonl", '{"text": "a"}\n', Fields(id="doc"), r"no `doc` id"),
-        ("x.csv", "text\na\n", Fields(keep=("lang",)), r"x.csv \(record 2\): no lang"),
+        ("x.csv", "text\na\n", Fields(keep=("lang",)), r"x.csv:2: no lang"),
         ("x.xml", "<a/>", Fields(), r"unknown input format"),
     ],
 )
