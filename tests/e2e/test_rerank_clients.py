@@ -6,6 +6,7 @@ over-long queries and misuse get each dialect's error."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 from sentence_transformers import CrossEncoder
 
+from embedserve.bench.workloads import generate_texts
 from tests.conftest import ServerProcess, start_server
 from tests.e2e.shared import MODEL_ID, TEXTS, TIMEOUT_S
 from tests.models.tiny_models import MAX_SEQ_LENGTH, build_cross_encoder
@@ -138,3 +140,34 @@ def test_verify_the_served_reranker(
     assert main([*argv, "--served-model", RERANKER]) == 0
     output = capsys.readouterr().out
     assert "top-1 passage agreement: 100%" in output and "PASS" in output
+
+
+def test_128_clients_reranking_64_documents_get_no_429_at_defaults(
+    server: ServerProcess, reranker_dir: Path
+) -> None:
+    """A bounded-concurrency client (128 in flight, 64 documents each, mixed lengths) is never
+    refused at the default limits, and each answer is its own request's ranking."""
+    texts = generate_texts("mixed", 2000, seed=3)
+    bodies = [
+        {
+            "model": RERANKER,
+            "query": " ".join(texts[i].split()[:12]),  # short: CrossEncoder would cut a long one
+            "documents": texts[i * 7 % 1900 :][:64],
+        }
+        for i in range(128)
+    ]
+
+    async def post_all() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=128)
+        async with httpx.AsyncClient(
+            base_url=server.base_url, timeout=300, limits=limits
+        ) as client:
+            return list(await asyncio.gather(*(client.post("/v1/rerank", json=b) for b in bodies)))
+
+    answers = asyncio.run(post_all())
+    assert [answer.status_code for answer in answers] == [200] * len(bodies)
+    model = CrossEncoder(str(reranker_dir), device="cpu", max_length=MAX_SEQ_LENGTH)
+    for body, answer in list(zip(bodies, answers, strict=True))[::32]:
+        expected = model.predict([(body["query"], document) for document in body["documents"]])
+        got = {item["index"]: item["relevance_score"] for item in answer.json()["results"]}
+        assert np.allclose([got[i] for i in range(64)], expected, atol=1e-5)
