@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import mteb
@@ -113,3 +114,26 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "neither `in-process` nor a folder" in capsys.readouterr().err
     assert main(["eval", "--tasks", str(tmp_path)]) == 2
     assert "needs a task.json" in capsys.readouterr().err
+
+
+def test_resume_keeps_whole_results_and_redoes_a_half_written_one(
+    compared: tuple[int, Path], real_server: ServerProcess, tasks: list[Path], tmp_path: Path
+) -> None:
+    """A run killed while MTEB wrote a result file: `--resume` evaluates that task again and
+    keeps the others as they are."""
+    _, output = compared
+    copy = tmp_path / "results"
+    shutil.copytree(output / "server", copy / "server")
+    folder = copy / "server" / "results" / MODEL_FOLDER
+    kept = (folder / "LocalTopicClassification.json").read_bytes()
+    whole = (folder / "LocalSTS.json").read_bytes()
+    (folder / "LocalSTS.json").write_bytes(whole[: len(whole) // 2])
+    chosen = [str(path) for path in tasks if path.name in ("sts", "classification")]
+    args = ["eval", "--url", real_server.base_url, "--quiet", "--tasks", *chosen]
+    assert main([*args, "--resume", "-o", str(copy)]) == 0
+    assert (folder / "LocalTopicClassification.json").read_bytes() == kept  # not evaluated
+    redone = mteb.TaskResult.from_disk(folder / "LocalSTS.json")
+    assert redone.get_score() == pytest.approx(
+        mteb.TaskResult.from_disk(output / "server" / "results" / MODEL_FOLDER / "LocalSTS.json")
+        .get_score(), abs=1e-6
+    )  # fmt: skip

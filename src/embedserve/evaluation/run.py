@@ -3,6 +3,8 @@ result files under its own folder, and the main scores side by side."""
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ from embedserve.evaluation.encoders import InProcessEncoder, ServedEncoder
 from embedserve.evaluation.tasks import resolve_tasks
 from embedserve.library import Embedder
 
+logger = logging.getLogger(__name__)
 IN_PROCESS = "in-process"
 BUNDLED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -120,6 +123,8 @@ def _evaluate(
 ) -> dict[str, float]:
     if options.quiet:
         datasets.disable_progress_bars()
+    if options.resume:
+        drop_unreadable_results(options.output / run)
     result = mteb.evaluate(
         encoder,  # type: ignore[arg-type]  # an AbsEncoder, MTEB's own base for its wrappers
         tasks,
@@ -128,6 +133,22 @@ def _evaluate(
         show_progress_bar=not options.quiet,
     )
     return {task.task_name: float(task.get_score()) for task in result.task_results}
+
+
+def drop_unreadable_results(folder: Path) -> list[Path]:
+    """Remove the result files a killed run left half-written (MTEB writes them in place), so
+    that `--resume` evaluates those tasks again instead of failing on them."""
+    dropped = []
+    for path in sorted(folder.rglob("*.json")):
+        try:  # the standard parser: MTEB's files may hold NaN, which orjson refuses
+            json.loads(path.read_bytes())
+        except ValueError:
+            logger.warning(
+                "%s is not whole (a run killed while writing it?): evaluated again", path
+            )
+            path.unlink()
+            dropped.append(path)
+    return dropped
 
 
 def reference_scores(folder: Path, tasks: list[AbsTask]) -> dict[str, float]:
