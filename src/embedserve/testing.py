@@ -63,9 +63,16 @@ class ServerProcess:
         """What the server printed so far."""
         return self.log_path.read_text(errors="replace")
 
-    def stop(self, timeout_s: float = 20) -> None:
-        """Terminate and reap the process (killed if it does not exit within `timeout_s`)."""
+    def stop(self, timeout_s: float = 20, *, drain: bool = False) -> None:
+        """Terminate and reap the process (killed if it does not exit within `timeout_s`): a
+        SIGTERM, then (unless `drain`) a second one that skips the drain delay, as an operator
+        would; in-flight work still finishes either way."""
         self.process.terminate()
+        if not drain:
+            try:
+                self.process.wait(timeout=0.3)  # the first signal handled on its own
+            except subprocess.TimeoutExpired:
+                self.process.terminate()
         try:
             self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

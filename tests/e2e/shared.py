@@ -3,6 +3,7 @@ clients of the session's real server, and comparisons."""
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,9 @@ FloatArray = npt.NDArray[np.float32]
 
 
 MODEL_ID = BUNDLED_MODEL_ID
+
+# EMBEDSERVE_LONG_TESTS=1: the longer tests run at their full size (CI runs the bounded one)
+LONG_TESTS = os.environ.get("EMBEDSERVE_LONG_TESTS") == "1"
 
 
 MODEL_ALIAS = BUNDLED_MODEL_ALIASES[0]

@@ -1,6 +1,7 @@
-"""`--deterministic` on the real model, for each CPU backend: the same 200 texts sent alone,
-in shuffled batches of mixed lengths, and by 32 concurrent clients come back byte-identical
-(compared as base64). Without it, the torch backend shows why the mode exists."""
+"""`--deterministic` on the real model, for each CPU backend: the same 100 texts (200 with
+EMBEDSERVE_LONG_TESTS=1) sent alone, in shuffled batches of mixed lengths, and by 16 (32)
+concurrent clients come back byte-identical (compared as base64). Without it, the torch backend
+shows why the mode exists."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ import pytest
 
 from embedserve.bench.workloads import generate_texts
 from tests.conftest import ServerProcess, start_server
-from tests.e2e.shared import MODEL_ID, TIMEOUT_S
+from tests.e2e.shared import LONG_TESTS, MODEL_ID, TIMEOUT_S
 
 pytestmark = pytest.mark.slow
-TEXTS = generate_texts("mixed", 150, seed=9) + generate_texts("short", 50, seed=9)
-CLIENTS = 32
+SCALE = 2 if LONG_TESTS else 1
+TEXTS = generate_texts("mixed", 75 * SCALE, seed=9) + generate_texts("short", 25 * SCALE, seed=9)
+CLIENTS = 16 * SCALE
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ async def three_ways(
     base_url: str, *, concurrent: bool = True
 ) -> tuple[list[str], dict[int, set[str]]]:
     """Each text alone (the reference), then every other answer seen for it: in shuffled
-    batches, then (if `concurrent`) from 32 clients sending two shuffled batches each."""
+    batches, then (if `concurrent`) from `CLIENTS` clients sending two shuffled batches each."""
     seen: dict[int, set[str]] = {i: set() for i in range(len(TEXTS))}
     async with httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT_S) as http:
         alone = [(await embed(http, [text]))[0] for text in TEXTS]

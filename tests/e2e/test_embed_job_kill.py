@@ -18,10 +18,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from embedserve.jobs.output import finished_shards
+from tests.e2e.shared import LONG_TESTS
 
 pytestmark = pytest.mark.slow
-RECORDS = 1600
-SHARD = 100
+SCALE = 2 if LONG_TESTS else 1  # 16 shards either way, of 50 or 100 records
+RECORDS = 800 * SCALE
+SHARD = 50 * SCALE
 
 
 def write_corpus(path: Path) -> Path:
