@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 import time
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
@@ -66,6 +69,51 @@ class DrainingServer(uvicorn.Server):
             asyncio.get_running_loop().call_later(self.shutdown_timeout_s, self._abort_rest)
         return await super().on_tick(counter)
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Close the listener as uvicorn does, but first take the connections the kernel has
+        already accepted for it: closing a listener resets those, so a client that connected
+        just before would see its request cut; here it is served, with `connection: close`."""
+        loop = asyncio.get_running_loop()
+        adopted = [loop.create_task(self._serve_adopted(conn)) for conn in self._take_backlog()]
+        await super().shutdown(sockets)  # closes the listeners before it first awaits
+        await asyncio.gather(*adopted, return_exceptions=True)
+
+    def _take_backlog(self) -> list[socket.socket]:
+        """Every connection waiting in the listeners' accept queues, taken without waiting."""
+        taken = []
+        for server in self.servers:
+            for listener in server.sockets:
+                with socket.socket(fileno=os.dup(listener.fileno())) as same:
+                    same.setblocking(False)
+                    while True:
+                        try:
+                            connection, _ = same.accept()
+                        except OSError:  # BlockingIOError: the queue is empty
+                            break
+                        taken.append(connection)
+        return taken
+
+    async def _serve_adopted(self, connection: socket.socket) -> None:
+        """Serve one adopted connection as a closing one: its request, then close."""
+        loop = asyncio.get_running_loop()
+
+        def factory() -> asyncio.Protocol:  # as uvicorn's own startup makes its protocols
+            return self.config.http_protocol_class(  # type: ignore[call-arg]
+                config=self.config,
+                server_state=self.server_state,
+                app_state=self.lifespan.state,
+                _loop=loop,
+            )
+
+        try:
+            _, protocol = await loop.connect_accepted_socket(
+                factory, connection, ssl=self.config.ssl
+            )
+        except OSError:
+            connection.close()
+            return
+        protocol.shutdown()  # type: ignore[attr-defined]  # uvicorn's protocols have it
+
     def _abort_rest(self) -> None:
         log.warning("shutdown timeout reached: answering what is left with 503")
         self.engine.abort_pending()
@@ -76,14 +124,37 @@ def serve(settings: ServerSettings) -> int:
     configure_logging(settings.log_level, settings.log_format)
     engine = Engine.from_settings(settings)  # reads the model directories: fails fast
     failures: list[BaseException] = []
+    server = build_server(engine, settings, on_fatal=failures.append)
+    scheme = "https" if settings.ssl_certfile else "http"
+    log.info(
+        "serving %s on %s://%s:%d%s",
+        ", ".join(engine.served_ids()),
+        scheme,
+        settings.host,
+        settings.port,
+        settings.root_path,
+    )
+    log_limits(settings)
+    server.run()
+    if failures:
+        log.error("exiting: %s", failures[0])
+        return 1
+    return 0
+
+
+def build_server(
+    engine: Engine, settings: ServerSettings, on_fatal: Callable[[BaseException], None]
+) -> DrainingServer:
+    """The app on `engine` under a draining uvicorn server configured from `settings`; a fatal
+    engine error is passed to `on_fatal` and stops the server."""
     server: DrainingServer | None = None
 
-    def on_fatal(error: BaseException) -> None:
-        failures.append(error)
+    def fatal(error: BaseException) -> None:
+        on_fatal(error)
         if server is not None:
             server.should_exit = True
 
-    app = create_app(engine, settings, on_fatal=on_fatal)
+    app = create_app(engine, settings, on_fatal=fatal)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -100,21 +171,7 @@ def serve(settings: ServerSettings) -> int:
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
     )
     server = DrainingServer(config, engine, settings)
-    scheme = "https" if settings.ssl_certfile else "http"
-    log.info(
-        "serving %s on %s://%s:%d%s",
-        ", ".join(engine.served_ids()),
-        scheme,
-        settings.host,
-        settings.port,
-        settings.root_path,
-    )
-    log_limits(settings)
-    server.run()
-    if failures:
-        log.error("exiting: %s", failures[0])
-        return 1
-    return 0
+    return server
 
 
 def log_limits(settings: ServerSettings) -> None:

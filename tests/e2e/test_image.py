@@ -1,7 +1,8 @@
 """The container image (`make test-image` builds it and sets EMBEDSERVE_TEST_IMAGE): the plain
 server's HTTP contract tests pass against a running container from outside it, its vectors match
 sentence-transformers, it runs as a non-root user without PyTorch, it declares a health check
-on /health, SIGTERM drains it to exit code 0, and it serves with no network at all."""
+on /health, SIGTERM drains it to exit code 0, it serves with no network at all, and 100
+clients in flight get no 429 at its defaults."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from embedserve.bench.loadgen import LoadSettings, run_load
+from embedserve.bench.workloads import generate_texts
 from embedserve.cli import main
 from embedserve.testing import free_port, launch
 from tests.conftest import ServerProcess
@@ -109,3 +112,24 @@ def test_it_serves_with_no_network_at_all() -> None:
         assert answered.stdout.strip() == "384", answered.stderr + engine("logs", name).stderr
     finally:
         engine("rm", "-f", name)
+
+
+def test_a_bounded_indexer_is_never_refused(real_server: ServerProcess) -> None:
+    """The OVMS demo client's shape against the container, at its defaults: 100 requests in
+    flight of 16 mixed texts each, no retries: every one answered 200."""
+    report = run_load(
+        LoadSettings(
+            url=real_server.base_url,
+            texts=generate_texts("mixed", 2000, seed=4),
+            concurrency=100,
+            requests=100,
+            inputs_per_request=16,
+            encoding="base64",
+            warmup=0,
+            timeout_s=300,
+            progress=False,
+        ),
+        "container, ovms shape",
+    )
+    assert report.errors == {}, report.errors
+    assert report.requests == 100

@@ -1,7 +1,7 @@
 """`embedserve serve --ray ADDRESS --replicas 2` on a real two-node Ray cluster: the contract
 tests of the plain server (test_http_client, test_clients) pass through Ray's HTTP proxy,
-requests are spread over both replicas, and when one replica's process is killed no request a
-client retries is lost, and Ray starts a new replica."""
+requests are spread over both replicas, 64 in flight get no refusal, and when one replica's
+process is killed no request a client retries is lost, and Ray starts a new replica."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ import numpy as np
 import openai
 import pytest
 
+from embedserve.bench.loadgen import LoadSettings, run_load
+from embedserve.bench.workloads import generate_texts
 from embedserve.ray_replicas import REPLICA_HEADER
 from embedserve.testing_ray import UNAUTHENTICATED, RayCluster, processes_titled
 from tests.conftest import ServerProcess, start_server
@@ -77,6 +79,27 @@ def test_requests_are_spread_over_both_replicas(real_server: ServerProcess) -> N
     assert len(counts) == 2, counts
     assert min(counts.values()) >= 8, counts
     assert "x-request-id" in httpx.get(real_server.base_url + "/health").headers
+
+
+def test_a_bounded_indexer_is_never_refused_through_the_proxy(real_server: ServerProcess) -> None:
+    """64 requests in flight of 16 mixed texts each, no retries, at the defaults: Ray's proxy
+    and the replicas' own admission answer every one 200."""
+    report = run_load(
+        LoadSettings(
+            url=real_server.base_url,
+            texts=generate_texts("mixed", 2000, seed=5),
+            concurrency=64,
+            requests=64,
+            inputs_per_request=16,
+            encoding="base64",
+            warmup=0,
+            timeout_s=300,
+            progress=False,
+        ),
+        "ray proxy, 64 in flight",
+    )
+    assert report.errors == {}, report.errors
+    assert report.requests == 64
 
 
 def test_killed_replica_loses_no_retried_request(
