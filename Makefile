@@ -9,9 +9,11 @@ BIN    := $(VENV)/bin
 .PHONY: run test install install-test browser lint typecheck unit bench bench-quick bench-controls bench-job bench-ray bench-eval dist image test-image clean
 
 # Packages are installed with uv (seconds, where pip takes minutes), falling back to pip. uv does
-# not read pip's configuration, so pip's find-links (a local torch wheel, say) are passed on.
+# not read pip's configuration, so pip's find-links (a local torch wheel, say) and constraints
+# file are passed on.
 FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
-UV_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python $(addprefix --find-links ,$(FIND_LINKS))
+CONSTRAINT := $(or $(PIP_CONSTRAINT),$(shell $(PYTHON) -m pip config list 2>/dev/null | sed -n "s/^global\.constraint='\(.*\)'$$/\1/p"))
+UV_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python $(addprefix --find-links ,$(FIND_LINKS)) $(addprefix --constraint ,$(CONSTRAINT))
 INSTALL     = $(UV_INSTALL) $(1) || $(BIN)/pip install --quiet $(1)
 comma      := ,# a bare comma would split $(call ...) arguments
 

@@ -4,6 +4,7 @@ and pip as the fallback. (A bare comma in `$(call ...)` once cut `make run`'s co
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,12 +14,13 @@ import pytest
 ROOT = Path(__file__).parents[2]
 
 
-def planned(target: str, tmp_path: Path) -> str:
+def planned(target: str, tmp_path: Path, **env: str) -> str:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     done = subprocess.run(
         ["make", "-n", target, f"VENV={tmp_path / 'venv'}"],
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
+        env={**os.environ, **env},
     )  # fmt: skip
     return done.stdout
 
@@ -32,3 +34,11 @@ def test_install_commands_name_the_extras(target: str, extras: str, tmp_path: Pa
     uv, pip = lines[0].split(" || ")
     assert uv.endswith(f'-e "{extras}"'), uv
     assert pip.endswith(f'pip install --quiet -e "{extras}"'), pip
+
+
+def test_uv_gets_pips_find_links_and_constraints(tmp_path: Path) -> None:
+    """uv reads no pip configuration: what pip would use is passed to it."""
+    env = {"PIP_FIND_LINKS": "/wheels/here", "PIP_CONSTRAINT": "/caps.txt"}
+    lines = planned("install-test", tmp_path, **env).splitlines()
+    uv = next(line for line in lines if "uv pip install" in line)
+    assert "--find-links /wheels/here" in uv and "--constraint /caps.txt" in uv
