@@ -10,10 +10,12 @@ BIN    := $(VENV)/bin
 
 # Packages are installed with uv (seconds, where pip takes minutes), falling back to pip. uv does
 # not read pip's configuration, so pip's find-links (a local torch wheel, say) and constraints
-# file are passed on.
+# file are passed on. Bytecode is compiled at install, as pip does: without it every process
+# (a server, a Ray worker) compiles what it imports again where PYTHONDONTWRITEBYTECODE is set
+# (importing torch took 31 s instead of 14 s here).
 FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 CONSTRAINT := $(or $(PIP_CONSTRAINT),$(shell $(PYTHON) -m pip config list 2>/dev/null | sed -n "s/^global\.constraint='\(.*\)'$$/\1/p"))
-UV_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python $(addprefix --find-links ,$(FIND_LINKS)) $(addprefix --constraint ,$(CONSTRAINT))
+UV_INSTALL := $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python $(addprefix --find-links ,$(FIND_LINKS)) $(addprefix --constraint ,$(CONSTRAINT))
 INSTALL     = $(UV_INSTALL) $(1) || $(BIN)/pip install --quiet $(1)
 comma      := ,# a bare comma would split $(call ...) arguments
 

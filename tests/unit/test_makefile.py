@@ -37,8 +37,10 @@ def test_install_commands_name_the_extras(target: str, extras: str, tmp_path: Pa
 
 
 def test_uv_gets_pips_find_links_and_constraints(tmp_path: Path) -> None:
-    """uv reads no pip configuration: what pip would use is passed to it."""
+    """uv reads no pip configuration: what pip would use is passed to it, and it compiles
+    bytecode as pip does (else every server and Ray worker compiles its imports anew)."""
     env = {"PIP_FIND_LINKS": "/wheels/here", "PIP_CONSTRAINT": "/caps.txt"}
     lines = planned("install-test", tmp_path, **env).splitlines()
     uv = next(line for line in lines if "uv pip install" in line)
     assert "--find-links /wheels/here" in uv and "--constraint /caps.txt" in uv
+    assert "--compile-bytecode" in uv
