@@ -12,6 +12,8 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from embedserve.bench.loadgen import LoadSettings, run_load
+from embedserve.bench.workloads import generate_texts
 from embedserve.models import BUNDLED_MODEL_ALIASES, BUNDLED_MODEL_ID, bundled_model_path
 
 FloatArray = npt.NDArray[np.float32]
@@ -154,3 +156,26 @@ def response_vectors(payload: dict[str, Any]) -> FloatArray:
     data = payload["data"]
     assert [item["index"] for item in data] == list(range(len(data)))
     return as_array([item["embedding"] for item in data])
+
+
+def assert_bounded_load_never_refused(
+    base_url: str, *, in_flight: int, inputs: int, seed: int, label: str
+) -> None:
+    """`in_flight` requests at once of `inputs` mixed texts each, without retries (a bounded
+    indexer, as OVMS' demo client is): every one is answered 200."""
+    report = run_load(
+        LoadSettings(
+            url=base_url,
+            texts=generate_texts("mixed", 2000, seed=seed),
+            concurrency=in_flight,
+            requests=in_flight,
+            inputs_per_request=inputs,
+            encoding="base64",
+            warmup=0,
+            timeout_s=300,
+            progress=False,
+        ),
+        label,
+    )
+    assert report.errors == {}, report.errors
+    assert report.requests == in_flight

@@ -14,6 +14,7 @@ import pytest
 from embedserve.bench.loadgen import LoadSettings, run_load
 from embedserve.bench.workloads import generate_texts
 from tests.conftest import ServerProcess, start_server
+from tests.e2e.shared import assert_bounded_load_never_refused
 
 
 @pytest.fixture(scope="module")
@@ -53,21 +54,9 @@ def test_128_clients_of_64_inputs_get_no_429_at_defaults(
 @pytest.mark.slow
 def test_ovms_benchmark_shape_gets_no_429_on_the_real_model(real_server: ServerProcess) -> None:
     """OVMS' demo client: up to 100 requests in flight of 16 mixed texts, no retries."""
-    report = run_load(
-        LoadSettings(
-            url=real_server.base_url,
-            texts=generate_texts("mixed", 2000, seed=2),
-            concurrency=100,
-            requests=100,
-            inputs_per_request=16,
-            encoding="base64",
-            warmup=0,
-            timeout_s=300,
-            progress=False,
-        ),
-        "ovms shape",
+    assert_bounded_load_never_refused(
+        real_server.base_url, in_flight=100, inputs=16, seed=2, label="ovms shape"
     )
-    assert report.errors == {}, report.errors
 
 
 def _open_loop(server: ServerProcess, rate: float, seconds: float) -> list[tuple[int, float]]:

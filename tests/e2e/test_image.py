@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from embedserve.bench.loadgen import LoadSettings, run_load
-from embedserve.bench.workloads import generate_texts
 from embedserve.cli import main
 from embedserve.testing import free_port, launch
 from tests.conftest import ServerProcess
 from tests.e2e import test_http_client
+from tests.e2e.shared import assert_bounded_load_never_refused
 
 pytestmark = pytest.mark.slow
 IMAGE = os.environ.get("EMBEDSERVE_TEST_IMAGE", "")
@@ -117,19 +116,6 @@ def test_it_serves_with_no_network_at_all() -> None:
 def test_a_bounded_indexer_is_never_refused(real_server: ServerProcess) -> None:
     """The OVMS demo client's shape against the container, at its defaults: 100 requests in
     flight of 16 mixed texts each, no retries: every one answered 200."""
-    report = run_load(
-        LoadSettings(
-            url=real_server.base_url,
-            texts=generate_texts("mixed", 2000, seed=4),
-            concurrency=100,
-            requests=100,
-            inputs_per_request=16,
-            encoding="base64",
-            warmup=0,
-            timeout_s=300,
-            progress=False,
-        ),
-        "container, ovms shape",
+    assert_bounded_load_never_refused(
+        real_server.base_url, in_flight=100, inputs=16, seed=4, label="container, ovms shape"
     )
-    assert report.errors == {}, report.errors
-    assert report.requests == 100

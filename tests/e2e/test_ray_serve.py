@@ -19,13 +19,17 @@ import numpy as np
 import openai
 import pytest
 
-from embedserve.bench.loadgen import LoadSettings, run_load
-from embedserve.bench.workloads import generate_texts
 from embedserve.ray_replicas import REPLICA_HEADER
 from embedserve.testing_ray import UNAUTHENTICATED, RayCluster, processes_titled
 from tests.conftest import ServerProcess, start_server
 from tests.e2e import test_clients, test_http_client
-from tests.e2e.shared import MODEL_ID, TIMEOUT_S, Reference, assert_matches_reference
+from tests.e2e.shared import (
+    MODEL_ID,
+    TIMEOUT_S,
+    Reference,
+    assert_bounded_load_never_refused,
+    assert_matches_reference,
+)
 
 pytestmark = pytest.mark.slow
 REPLICA_TITLE = b"ServeReplica:embedserve:EmbedReplica"
@@ -84,22 +88,9 @@ def test_requests_are_spread_over_both_replicas(real_server: ServerProcess) -> N
 def test_a_bounded_indexer_is_never_refused_through_the_proxy(real_server: ServerProcess) -> None:
     """64 requests in flight of 16 mixed texts each, no retries, at the defaults: Ray's proxy
     and the replicas' own admission answer every one 200."""
-    report = run_load(
-        LoadSettings(
-            url=real_server.base_url,
-            texts=generate_texts("mixed", 2000, seed=5),
-            concurrency=64,
-            requests=64,
-            inputs_per_request=16,
-            encoding="base64",
-            warmup=0,
-            timeout_s=300,
-            progress=False,
-        ),
-        "ray proxy, 64 in flight",
+    assert_bounded_load_never_refused(
+        real_server.base_url, in_flight=64, inputs=16, seed=5, label="ray proxy, 64 in flight"
     )
-    assert report.errors == {}, report.errors
-    assert report.requests == 64
 
 
 def test_killed_replica_loses_no_retried_request(
